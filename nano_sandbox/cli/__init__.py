@@ -224,6 +224,13 @@ def main(argv: list[str] | None = None) -> int:
         return e.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # a bug: one line for the user (the traceback with --debug)
+        if g.debug:
+            import traceback
+
+            traceback.print_exc()
+        g.log.error(f"internal error: {type(e).__name__}: {e}")
+        return 1
     finally:
         g.log.close()
 

@@ -1,0 +1,1 @@
+"""Example bundles: build their root filesystems from Debian's busybox-static."""

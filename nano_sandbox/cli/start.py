@@ -1,0 +1,16 @@
+"""``nk-runtime start CONTAINER_ID``: run the user process of a created container
+(runtime-spec runtime.md "Start")."""
+
+from __future__ import annotations
+
+from nano_sandbox.cli import _args
+
+
+def run(g, argv: list[str]) -> int:
+    p = _args.parser("start", "Start a created container: its init executes the user process.")
+    _args.add_id(p)
+    a = _args.parse(p, argv)
+    from nano_sandbox.lifecycle import ops
+
+    ops.start(g, a.id)
+    return 0

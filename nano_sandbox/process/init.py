@@ -1,0 +1,713 @@
+"""The container init: what the forked child does, from the runtime's namespaces to ``execve``.
+
+Two processes run this code, both forked from the runtime (so the :class:`~.plan.InitPlan` is
+already in their memory: nothing is parsed or imported here):
+
+1. **stage 1** (:func:`stage1`) starts in the runtime's namespaces. It waits until the runtime
+   has put it in the container's cgroups, joins the namespaces the config names by path
+   (setns, user first), creates a user namespace and waits for the runtime to write its id
+   maps, creates the other namespaces (unshare), then forks: a new pid namespace applies only to
+   children, so that child is PID 1. Stage 1 reports the child's pid and exits.
+2. **stage 2** (:func:`stage2`) is the container's init. It builds the root filesystem (mounts,
+   devices), lets the runtime run the createRuntime hooks, runs the createContainer hooks,
+   ``pivot_root``s, masks paths, sets hostname, sysctls and limits, reports Ready and blocks
+   opening the exec fifo. When ``start`` opens the fifo, it runs the startContainer hooks,
+   switches to the process's user and capabilities, loads seccomp and calls ``execve``.
+
+Every step reports a :class:`~.messages.Step` (with its kernel calls in explain mode); any failure
+reports :class:`~.messages.Fail` naming the step and errno, then ``os._exit``. No path returns.
+After the exec fifo opens, errors go to the fifo instead (``start`` reads them).
+"""
+
+from __future__ import annotations
+
+import errno as errnomod
+import os
+import resource
+import signal
+import stat
+import time
+
+# Everything the init uses after pivot_root must be imported before it: the host's Python
+# library is not reachable from inside the container's root filesystem.
+from nano_sandbox.linux import caps as capsmod
+from nano_sandbox.linux import syscalls as sc
+from nano_sandbox.linux.paths import secure_join
+from nano_sandbox.process import hooks as hooksmod
+from nano_sandbox.process import messages as M
+from nano_sandbox.process.plan import DEFAULT_PATH
+
+EXIT_SETUP_FAILED = 1
+EXIT_EXEC_FAILED = 127
+
+
+class StepError(Exception):
+    """A setup step failed: ``step`` says which (``mount proc on /proc``), ``err`` the errno."""
+
+    def __init__(self, step: str, err: int, message: str) -> None:
+        super().__init__(message)
+        self.step, self.err, self.message = step, err, message
+
+
+class Channel:
+    """The child's end of the sync socket (SOCK_SEQPACKET: one message per packet)."""
+
+    def __init__(self, sock) -> None:
+        self.sock = sock
+
+    def send(self, msg: M.Msg) -> None:
+        self.sock.send(M.encode(msg))
+
+    def recv(self) -> M.Msg:
+        data = self.sock.recv(65536)
+        if not data:
+            os._exit(EXIT_SETUP_FAILED)  # the runtime went away: give up silently
+        msg = M.decode(data)
+        if isinstance(msg, M.Abort):
+            os._exit(EXIT_SETUP_FAILED)
+        return msg
+
+    def expect(self, kind: type) -> M.Msg:
+        msg = self.recv()
+        if not isinstance(msg, kind):
+            raise StepError("sync", errnomod.EPROTO, f"expected {kind.__name__}, got {type(msg).__name__}")
+        return msg
+
+
+class Steps:
+    """Runs named steps, timing them and reporting each to the runtime."""
+
+    def __init__(self, chan: Channel, explain: bool) -> None:
+        self.chan = chan
+        self.explain = explain
+        if explain:
+            sc.RECORDER = sc.Recorder()
+
+    def run(self, name: str, fn, *args):
+        t0 = time.monotonic_ns()
+        try:
+            result = fn(*args)
+        except StepError:
+            raise
+        except OSError as e:
+            raise StepError(name, e.errno or 0, e.strerror or str(e)) from e
+        except Exception as e:  # a bug, or a value error: still one clear line
+            raise StepError(name, 0, f"{type(e).__name__}: {e}") from e
+        calls = sc.RECORDER.take() if sc.RECORDER is not None else []
+        self.chan.send(M.Step(name=name, t0=t0, ns=time.monotonic_ns() - t0, calls=calls))
+        return result
+
+
+def _fail(chan: Channel, e: BaseException) -> None:
+    if isinstance(e, StepError):
+        msg = M.Fail(step=e.step, errno=e.err, message=e.message)
+    else:
+        msg = M.Fail(step="init", errno=0, message=f"{type(e).__name__}: {e}")
+    try:
+        chan.send(msg)
+    except OSError:
+        pass
+
+
+def reset_signals() -> None:
+    """Restore every signal's default disposition and unblock all signals: dispositions set to
+    ignore survive execve (signal(7)), and CPython ignores SIGPIPE and SIGXFSZ."""
+    for sig in range(1, signal.NSIG):
+        if sig in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError, RuntimeError):
+            pass
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+# ==================================================================================================
+# Stage 1: namespaces
+# ==================================================================================================
+def stage1(plan, sock, sync_fd_target: int) -> None:
+    """Entry point of the forked child. Never returns (every path ends in ``os._exit``)."""
+    chan = Channel(sock)
+    try:
+        os.setsid() if plan.process is not None and plan.process.terminal else None
+        reset_signals()
+        os.umask(0)
+        steps = Steps(chan, plan.explain)
+        chan.expect(M.Go)
+        steps.run("join namespaces", _join_namespaces, plan)
+        if plan.new_user:
+            steps.run("create user namespace", sc.unshare, sc.CLONE_NEWUSER)
+            chan.send(M.NeedMaps(pid=os.getpid()))
+            chan.expect(M.MapsDone)
+            steps.run("become root in the user namespace", _become_root)
+        if plan.new_flags:
+            steps.run("create namespaces", sc.unshare, plan.new_flags)
+        if plan.time_offsets:
+            steps.run("set time namespace offsets", _time_offsets, plan.time_offsets)
+        sc.record("fork()")
+        pid = os.fork()
+        if pid == 0:
+            stage2(plan, chan, steps)
+            os._exit(EXIT_SETUP_FAILED)  # not reached
+        chan.send(M.Pid(pid=pid))
+        os._exit(0)
+    except BaseException as e:  # noqa: BLE001 - the child must always exit here
+        _fail(chan, e)
+        os._exit(EXIT_SETUP_FAILED)
+
+
+def _join_namespaces(plan) -> None:
+    for nstype, path in plan.join:
+        flag, _ = sc.NAMESPACES[nstype]
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            raise StepError(f"open {nstype} namespace {path}", e.errno or 0, e.strerror or "") from e
+        try:
+            sc.setns(fd, flag, f'"{path}"')
+        except OSError as e:
+            raise StepError(f"join {nstype} namespace {path}", e.errno or 0, e.strerror or "") from e
+        finally:
+            os.close(fd)
+
+
+def _become_root() -> None:
+    sc.record("setresgid(0, 0, 0); setresuid(0, 0, 0)")
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+
+
+def _time_offsets(offsets: dict) -> None:
+    lines = "".join(f"{clock} {secs} {nsecs}\n" for clock, (secs, nsecs) in offsets.items())
+    sc.record(f'write("/proc/self/timens_offsets", {lines!r})')
+    with open("/proc/self/timens_offsets", "w") as f:
+        f.write(lines)
+
+
+# ==================================================================================================
+# Stage 2: the container's init
+# ==================================================================================================
+def stage2(plan, chan: Channel, steps: Steps) -> None:
+    """The container's init (PID 1 in a new pid namespace). Never returns."""
+    try:
+        chan.expect(M.Go)
+        state_fd = os.open(plan.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        if plan.mount_ns:
+            steps.run("set mount propagation of /", _root_propagation, plan)
+            steps.run(f"bind-mount rootfs {plan.rootfs}", _bind_rootfs, plan)
+            for m in plan.mounts:
+                steps.run(m.describe(), _mount, plan, m)
+            if plan.devices:
+                steps.run("create device nodes", _devices, plan)
+            if plan.default_dev:
+                steps.run("create /dev symlinks", _dev_symlinks, plan)
+        if plan.process is not None and plan.process.oom_score_adj is not None:
+            steps.run("set oom_score_adj", _oom_score_adj, plan.process.oom_score_adj)
+        chan.send(M.RootfsReady())
+        plan.state_json = chan.expect(M.HooksDone).state_json
+        for h in plan.hooks_create_container:
+            steps.run(f"createContainer hook {h.path}", _run_hook, h, plan.state_json)
+        if plan.mount_ns:
+            if plan.no_pivot:
+                steps.run(f"move rootfs {plan.rootfs} to / and chroot", _chroot, plan)
+            else:
+                steps.run(f"pivot_root into {plan.rootfs}", _pivot_root, plan)
+            if plan.masked:
+                steps.run("mask paths", _mask_paths, plan.masked)
+            if plan.readonly:
+                steps.run("make paths read-only", _readonly_paths, plan.readonly)
+        else:
+            steps.run(f"chroot into {plan.rootfs}", _plain_chroot, plan)
+        if plan.sysctl:
+            steps.run("set sysctls", _sysctl, plan.sysctl)
+        if plan.hostname is not None:
+            steps.run("set hostname", sc.sethostname, plan.hostname)
+        if plan.domainname is not None:
+            steps.run("set domainname", sc.setdomainname, plan.domainname)
+        if plan.mount_ns and plan.root_readonly:
+            steps.run("remount / read-only", _readonly_root)
+        if plan.mount_ns and plan.final_propagation:
+            steps.run("set rootfs propagation", sc.mount, None, "/", None, plan.final_propagation, None)
+        p = plan.process
+        if plan.new_keyring:
+            steps.run("join a new session keyring", _keyring, plan.cid)
+        if p is not None:
+            if p.rlimits:
+                steps.run("set rlimits", _rlimits, p.rlimits)
+            steps.run(f"prepare cwd {p.cwd}", _prepare_cwd, p.cwd)
+        chan.send(M.Ready())
+        chan.sock.close()
+    except BaseException as e:  # noqa: BLE001
+        _fail(chan, e)
+        os._exit(EXIT_SETUP_FAILED)
+    # ---- created: block until `start` opens the exec fifo for reading ----
+    try:
+        fifo = os.open("exec.fifo", os.O_WRONLY | os.O_CLOEXEC, dir_fd=state_fd)
+    except OSError:
+        os._exit(EXIT_SETUP_FAILED)
+    os.close(state_fd)
+    if plan.process is None:
+        _fifo_fail(fifo, 'process: the config has no process to start')
+    try:
+        for h in plan.hooks_start_container:
+            try:
+                _run_hook(h, plan.state_json)
+            except OSError as e:
+                raise StepError(f"startContainer hook {h.path}", e.errno or 0, e.strerror or str(e)) from e
+        exec_process(plan.process, fifo)
+    except StepError as e:
+        _fifo_fail(fifo, f"{e.step}: {e.message}")
+    except BaseException as e:  # noqa: BLE001
+        _fifo_fail(fifo, f"{type(e).__name__}: {e}")
+
+
+def _fifo_fail(fd: int, message: str, code: int = EXIT_EXEC_FAILED) -> None:
+    try:
+        os.write(fd, message.encode()[:4000])
+    except OSError:
+        pass
+    os._exit(code)
+
+
+# ---- mounts --------------------------------------------------------------------------------------
+def _root_propagation(plan) -> None:
+    # Stop our mount events from propagating to the host (and pivot_root needs a non-shared root).
+    sc.mount(None, "/", None, plan.root_propagation, None)
+
+
+def _bind_rootfs(plan) -> None:
+    # pivot_root(2) needs new_root to be a mount point, and its parent mount must not be shared.
+    sc.mount(plan.rootfs, plan.rootfs, None, sc.MS_BIND | sc.MS_REC, None)
+    sc.mount(None, plan.rootfs, None, sc.MS_PRIVATE, None)
+
+
+def _target(plan, dest: str) -> str:
+    return secure_join(plan.rootfs, dest)
+
+
+def _mkdir_p(path: str, mode: int = 0o755) -> None:
+    if os.path.isdir(path):
+        return
+    sc.record(f'mkdir -p "{path}"')
+    os.makedirs(path, mode=mode, exist_ok=True)
+
+
+def _make_mountpoint(target: str, file: bool) -> None:
+    if file:
+        if os.path.exists(target) and not os.path.isdir(target):
+            return
+        _mkdir_p(os.path.dirname(target))
+        if not os.path.lexists(target):
+            sc.record(f'open("{target}", O_CREAT)')
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+    else:
+        _mkdir_p(target)
+
+
+def _locked_flags(path: str) -> int:
+    """MS_* flags of the mount at ``path`` that a bind remount must keep (statfs f_flag)."""
+    f = os.statvfs(path).f_flag
+    out = 0
+    for st_bit, ms in ((1, sc.MS_RDONLY), (2, sc.MS_NOSUID), (4, sc.MS_NODEV), (8, sc.MS_NOEXEC),
+                       (1024, sc.MS_NOATIME), (2048, sc.MS_NODIRATIME), (4096, sc.MS_RELATIME)):
+        if f & st_bit:
+            out |= ms
+    return out
+
+
+def _bind_remount(target: str, flags: int) -> None:
+    try:
+        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | flags, None)
+    except OSError as e:
+        if e.errno != errnomod.EPERM:
+            raise
+        # In a user namespace, flags locked by the source mount must be kept (mount(2) EPERM).
+        sc.mount(None, target, None, sc.MS_BIND | sc.MS_REMOUNT | flags | _locked_flags(target), None)
+
+
+def _mount(plan, m) -> None:
+    target = _target(plan, m.dest)
+    if m.dest in ("/proc", "/sys") and os.path.islink(os.path.join(plan.rootfs, m.dest.lstrip("/"))):
+        raise StepError(m.describe(), errnomod.ELOOP, f"{m.dest} is a symlink in the rootfs: refused")
+    if m.cgroup:
+        _mount_cgroup(plan, m, target)
+        return
+    if m.bind:
+        try:
+            st = os.stat(m.source)
+        except OSError as e:
+            raise StepError(m.describe(), e.errno or 0, f"source {m.source}: {e.strerror}") from e
+        _make_mountpoint(target, not stat.S_ISDIR(st.st_mode))
+        sc.mount(m.source, target, None, m.flags, None)
+        if m.remount_flags:
+            _bind_remount(target, m.remount_flags)
+    else:
+        _make_mountpoint(target, False)
+        keep = None
+        if m.tmpcopyup:
+            keep = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            sc.mount(m.source or m.fstype, target, m.fstype, m.flags, m.data)
+        except OSError as e:
+            if m.fstype == "mqueue" and e.errno in (errnomod.EPERM, errnomod.EINVAL) or m.fstype == "sysfs" and e.errno == errnomod.EPERM:
+                # Without a new ipc/network namespace the kernel refuses a fresh mqueue/sysfs
+                # instance; runc binds the host's instead.
+                src = "/dev/mqueue" if m.fstype == "mqueue" else "/sys"
+                sc.mount(src, target, None, sc.MS_BIND | sc.MS_REC, None)
+                _bind_remount(target, m.flags & ~(sc.MS_REMOUNT))
+            else:
+                raise
+        if keep is not None:
+            try:
+                _copy_up(keep, target)
+            finally:
+                os.close(keep)
+    for prop in m.propagation or []:
+        sc.mount(None, target, None, prop, None)
+
+
+def _copy_up(src_fd: int, dest: str) -> None:
+    import shutil
+
+    src = f"/proc/self/fd/{src_fd}"
+    sc.record(f'copy "{src}" -> "{dest}" (tmpcopyup)')
+    for name in os.listdir(src):
+        s, d = os.path.join(src, name), os.path.join(dest, name)
+        if os.path.isdir(s) and not os.path.islink(s):
+            shutil.copytree(s, d, symlinks=True, dirs_exist_ok=True)
+        else:
+            shutil.copy2(s, d, follow_symlinks=False)
+    st = os.fstat(src_fd)
+    os.chmod(dest, stat.S_IMODE(st.st_mode))
+    os.chown(dest, st.st_uid, st.st_gid)
+
+
+def _mount_cgroup(plan, m, target: str) -> None:
+    """The ``cgroup`` mount type: a view of the container's own cgroups at ``dest``.
+
+    cgroup v2 only: a cgroup2 mount (with a cgroup namespace it shows the container's subtree).
+    v1 or hybrid: a tmpfs with one directory per hierarchy, each either a fresh cgroup mount
+    (with a cgroup namespace: its root is the container's cgroup) or a bind of the container's
+    host cgroup directory; hybrid adds ``unified``.
+    """
+    _mkdir_p(target)
+    base = m.flags & (sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC | sc.MS_RELATIME)
+    ro = m.flags & sc.MS_RDONLY
+    if not plan.cgroup_v1_keys:
+        if plan.new_cgroupns or "" not in plan.cgroup_paths:
+            sc.mount("cgroup2", target, "cgroup2", m.flags, None)
+        else:
+            sc.mount(plan.cgroup_paths[""], target, None, sc.MS_BIND, None)
+            _bind_remount(target, base | ro)
+        return
+    sc.mount("tmpfs", target, "tmpfs", base, "mode=755")
+    for key in plan.cgroup_v1_keys:
+        name = key[5:] if key.startswith("name=") else key
+        sub = os.path.join(target, name)
+        _mkdir_p(sub)
+        if plan.new_cgroupns:
+            sc.mount("cgroup", sub, "cgroup", base | ro, key)
+        else:
+            sc.mount(plan.cgroup_paths[key], sub, None, sc.MS_BIND, None)
+            _bind_remount(sub, base | ro)
+        if "," in name:
+            for alias in name.split(","):
+                link = os.path.join(target, alias)
+                if not os.path.lexists(link):
+                    sc.record(f'symlink("{name}", "{link}")')
+                    os.symlink(name, link)
+    if plan.has_v2 and "" in plan.cgroup_paths:
+        sub = os.path.join(target, "unified")
+        _mkdir_p(sub)
+        if plan.new_cgroupns:
+            sc.mount("cgroup2", sub, "cgroup2", base | ro, None)
+        else:
+            sc.mount(plan.cgroup_paths[""], sub, None, sc.MS_BIND, None)
+            _bind_remount(sub, base | ro)
+    if ro:
+        sc.mount(None, target, None, sc.MS_REMOUNT | base | sc.MS_RDONLY, "mode=755")
+
+
+def _devices(plan) -> None:
+    for d in plan.devices:
+        target = _target(plan, d.path)
+        _mkdir_p(os.path.dirname(target))
+        if os.path.lexists(target):
+            if os.path.isdir(target) and not os.path.islink(target):
+                raise StepError(f"create device {d.path}", errnomod.EISDIR, "a directory is in the way")
+            os.unlink(target)
+        kind = {"c": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}[d.kind]
+        if plan.new_user:
+            # mknod(2) is not allowed in a user namespace: bind the host's node instead.
+            host = d.path
+            sc.record(f'open("{target}", O_CREAT); mount("{host}", "{target}", NULL, MS_BIND)')
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o644))
+            sc.mount(host, target, None, sc.MS_BIND, None)
+            continue
+        sc.record(f'mknod("{target}", {d.kind} {d.major}:{d.minor}, {d.mode:04o})')
+        try:
+            os.mknod(target, kind | d.mode, os.makedev(d.major, d.minor))
+        except OSError as e:
+            raise StepError(f"create device {d.path}", e.errno or 0, e.strerror or "") from e
+        os.chmod(target, d.mode)
+        os.chown(target, d.uid, d.gid)
+
+
+def _dev_symlinks(plan) -> None:
+    links = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"), ("/proc/self/fd/1", "/dev/stdout"),
+             ("/proc/self/fd/2", "/dev/stderr")]
+    if os.path.exists("/proc/kcore"):
+        links.append(("/proc/kcore", "/dev/core"))
+    has_pts = any(m.dest == "/dev/pts" for m in plan.mounts)
+    if has_pts:
+        links.append(("pts/ptmx", "/dev/ptmx"))
+    for src, dst in links:
+        target = _target(plan, dst)
+        if os.path.lexists(target):
+            if dst == "/dev/ptmx":
+                os.unlink(target)
+            else:
+                continue
+        sc.record(f'symlink("{src}", "{target}")')
+        os.symlink(src, target)
+
+
+def _oom_score_adj(value: int) -> None:
+    sc.record(f'write("/proc/self/oom_score_adj", "{value}")')
+    with open("/proc/self/oom_score_adj", "w") as f:
+        f.write(str(value))
+
+
+def _pivot_root(plan) -> None:
+    # runc's sequence: pivot_root(".", ".") stacks the old root on top of the new one at "/";
+    # the old root is then made a slave (so unmounting it does not reach the host) and detached.
+    old = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    new = os.open(plan.rootfs, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        sc.record(f'fchdir("{plan.rootfs}")')
+        os.fchdir(new)
+        sc.pivot_root(".", ".")
+        sc.record("fchdir(old root)")
+        os.fchdir(old)
+        sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC, None)
+        sc.umount2(".", sc.MNT_DETACH)
+        sc.record('chdir("/")')
+        os.chdir("/")
+    finally:
+        os.close(old)
+        os.close(new)
+
+
+def _chroot(plan) -> None:
+    sc.record(f'chdir("{plan.rootfs}")')
+    os.chdir(plan.rootfs)
+    sc.mount(plan.rootfs, "/", None, sc.MS_MOVE, None)
+    _plain_chroot(plan, ".")
+
+
+def _plain_chroot(plan, where: str | None = None) -> None:
+    where = where or plan.rootfs
+    sc.record(f'chroot("{where}")')
+    os.chroot(where)
+    os.chdir("/")
+
+
+def _mask_paths(paths: list[str]) -> None:
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            sc.mount("tmpfs", p, "tmpfs", sc.MS_RDONLY, None)
+        else:
+            sc.mount("/dev/null", p, None, sc.MS_BIND, None)
+
+
+def _readonly_paths(paths: list[str]) -> None:
+    for p in paths:
+        try:
+            sc.mount(p, p, None, sc.MS_BIND | sc.MS_REC, None)
+        except FileNotFoundError:
+            continue
+        sc.mount(None, p, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC | _locked_flags(p), None)
+
+
+def _sysctl(values: dict[str, str]) -> None:
+    for key, value in values.items():
+        path = "/proc/sys/" + key.replace(".", "/")
+        sc.record(f'write("{path}", "{value}")')
+        try:
+            with open(path, "w") as f:
+                f.write(value)
+        except OSError as e:
+            raise StepError(f"set sysctl {key}", e.errno or 0, e.strerror or "") from e
+
+
+def _readonly_root() -> None:
+    _bind_remount("/", sc.MS_RDONLY)
+
+
+def _keyring(cid: str) -> None:
+    try:
+        sc.join_session_keyring(f"_ses.{cid}"[:255])
+    except OSError as e:
+        if e.errno not in (errnomod.ENOSYS, errnomod.EPERM, errnomod.EACCES):
+            raise
+
+
+def _rlimits(rlimits) -> None:
+    for name, res, soft, hard in rlimits:
+        sc.record(f"setrlimit({name}, {{soft={soft}, hard={hard}}})")
+        try:
+            resource.setrlimit(res, (soft, hard))
+        except (OSError, ValueError) as e:
+            cur = resource.getrlimit(res)[1]
+            raise StepError(
+                f"set rlimit {name}", errnomod.EPERM,
+                f"cannot set hard limit {hard if hard != -1 else 'unlimited'} (current hard limit "
+                f"{cur if cur != -1 else 'unlimited'}): raising a hard limit needs CAP_SYS_RESOURCE",
+            ) from e
+
+
+def _prepare_cwd(cwd: str) -> None:
+    if not os.path.isdir(cwd):
+        _mkdir_p(cwd)
+
+
+# ---- hooks (run by the init itself: createContainer, startContainer) ------------------------------
+def _run_hook(h, state_json: bytes) -> None:
+    sc.record(f'fork(); execve("{h.path}", {h.args!r}, ...)')
+    hooksmod.run_hook(h, state_json)
+
+
+# ==================================================================================================
+# The last steps: identity, capabilities, seccomp, execve (shared with exec)
+# ==================================================================================================
+def lookup(argv0: str, env: list[str]) -> str:
+    """Resolve ``argv0`` like execvp(3) through ``PATH`` from ``env`` (default PATH if unset).
+
+    Raises:
+        StepError: ``exec: "<name>": executable file not found in $PATH`` (runc's text, which
+            podman maps to exit code 127) or a stat error for a path with a slash.
+    """
+    if "/" in argv0:
+        if not os.path.exists(argv0):
+            raise StepError("exec", errnomod.ENOENT, f'exec: "{argv0}": stat {argv0}: no such file or directory')
+        return argv0
+    path = next((e[5:] for e in env if e.startswith("PATH=")), None)
+    if path is None:
+        path = DEFAULT_PATH
+    for d in path.split(":"):
+        cand = os.path.join(d or ".", argv0)
+        try:
+            st = os.stat(cand)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
+            return cand
+    raise StepError("exec", errnomod.ENOENT, f'exec: "{argv0}": executable file not found in $PATH')
+
+
+def _home_env(p) -> list[str]:
+    env = list(p.env)
+    if any(e.startswith("HOME=") for e in env):
+        return env
+    home = "/"
+    try:
+        with open("/etc/passwd") as f:
+            for line in f:
+                parts = line.rstrip("\n").split(":")
+                if len(parts) >= 6 and parts[2] == str(p.uid):
+                    home = parts[5] or "/"
+                    break
+    except OSError:
+        pass
+    return env + [f"HOME={home}"]
+
+
+def finalize_identity(p) -> None:
+    """Switch to the process's groups, gid and uid keeping the capabilities it asks for, then set
+    them exactly (capabilities(7) "Effect of user ID changes on capabilities")."""
+    bounding, effective, inheritable, permitted, ambient = p.caps or (0, 0, 0, 0, 0)
+    last = p.last_cap
+    if p.caps is not None:
+        for cap in range(last + 1):
+            if not bounding >> cap & 1:
+                sc.prctl(sc.PR_CAPBSET_DROP, cap)
+        sc.record(f"prctl(PR_CAPBSET_DROP, ...) keeping bounding={bounding:#x}")
+    sc.prctl(sc.PR_SET_KEEPCAPS, 1, what="prctl(PR_SET_KEEPCAPS, 1)")
+    try:
+        sc.record(f"setgroups({p.additional_gids})")
+        os.setgroups(p.additional_gids)
+    except PermissionError:
+        if p.additional_gids:
+            raise
+    sc.record(f"setresgid({p.gid}, {p.gid}, {p.gid}); setresuid({p.uid}, {p.uid}, {p.uid})")
+    os.setresgid(p.gid, p.gid, p.gid)
+    os.setresuid(p.uid, p.uid, p.uid)
+    sc.prctl(sc.PR_SET_KEEPCAPS, 0)
+    if p.caps is not None:
+        sc.capset(effective, permitted, inheritable)
+        for cap in range(last + 1):
+            if ambient >> cap & 1:
+                try:
+                    sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, cap)
+                except OSError:
+                    pass  # runc ignores ambient raise failures (cap not permitted+inheritable)
+
+
+def exec_process(p, errfd: int) -> None:
+    """Apply the process's settings and ``execve`` it. Never returns; on failure the error text
+    goes to ``errfd`` (close-on-exec: a successful execve closes it, which the reader sees as EOF)."""
+    env = _home_env(p)
+    path = lookup(p.args[0], env)
+    if p.personality is not None:
+        sc.personality(p.personality)
+    if p.scheduler is not None:
+        _scheduler(p.scheduler)
+    if p.io_priority is not None:
+        _ioprio(p.io_priority)
+    if p.seccomp is not None and not p.no_new_privs:
+        # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it before dropping it.
+        sc.record("seccomp_load()")
+        p.seccomp.load()
+    finalize_identity(p)
+    try:
+        sc.record(f'chdir("{p.cwd}")')
+        os.chdir(p.cwd)
+    except OSError as e:
+        raise StepError("chdir", e.errno or 0, f"chdir to cwd {p.cwd!r}: {e.strerror}") from e
+    os.umask(0o022 if p.umask is None else p.umask)
+    if p.no_new_privs:
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1, what="prctl(PR_SET_NO_NEW_PRIVS, 1)")
+    if p.seccomp is not None and p.no_new_privs:
+        p.seccomp.load()
+    try:
+        os.execve(path, p.args, _env_dict(env))
+    except OSError as e:
+        raise StepError("exec", e.errno or 0, f'exec: "{p.args[0]}": {e.strerror.lower() if e.strerror else e}') from e
+
+
+def _env_dict(env: list[str]) -> dict[str, str]:
+    out = {}
+    for item in env:
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
+
+
+def _scheduler(s) -> None:
+    policies = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3, "SCHED_ISO": 4, "SCHED_IDLE": 5, "SCHED_DEADLINE": 6}
+    flags = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02, "SCHED_FLAG_DL_OVERRUN": 0x04,
+             "SCHED_FLAG_KEEP_POLICY": 0x08, "SCHED_FLAG_KEEP_PARAMS": 0x10, "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
+             "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40}
+    fl = 0
+    for f in s.flags or []:
+        fl |= flags[f]
+    sc.sched_setattr(policies[s.policy], fl, s.nice or 0, s.priority or 0, s.runtime or 0, s.deadline or 0, s.period or 0)
+
+
+def _ioprio(io) -> None:
+    classes = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+    sc.ioprio_set(classes[io.class_], io.priority or 0)

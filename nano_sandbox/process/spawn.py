@@ -1,0 +1,197 @@
+"""The runtime's side of the container init: fork it, talk to it, write its id maps.
+
+:class:`InitHandle` owns the parent's end of the SOCK_SEQPACKET socket pair. :meth:`spawn`
+forks stage 1 of :mod:`nano_sandbox.process.init`; the other methods drive the protocol in
+:mod:`nano_sandbox.process.messages`, handing every :class:`~.messages.Step` the init reports
+to ``on_step`` (explain mode, the trace journal) and turning a :class:`~.messages.Fail` into
+one clear error: ``create: mount proc on /proc: Operation not permitted (EPERM)``.
+"""
+
+from __future__ import annotations
+
+import errno as errnomod
+import os
+import signal
+import socket
+
+from nano_sandbox import errors
+from nano_sandbox.linux import syscalls as sc
+from nano_sandbox.process import messages as M
+
+
+class InitError(errors.NkError):
+    """The init failed during setup; the message names the step and the errno."""
+
+
+def _errname(e: int) -> str:
+    return errnomod.errorcode.get(e, str(e))
+
+
+class InitHandle:
+    """The parent's handle on a container init being created.
+
+    Attributes:
+        stage1_pid: pid of the stage-1 child (in the runtime's namespaces).
+        pid: host pid of the container's init (stage 2), once reported.
+        on_step: callable receiving each :class:`~.messages.Step`.
+    """
+
+    def __init__(self, verb: str = "create") -> None:
+        self.verb = verb
+        self.stage1_pid = 0
+        self.pid = 0
+        self.sock: socket.socket | None = None
+        self.on_step = None
+        self.last_step = "start the init"
+
+    def spawn(self, plan, preserve_fds: int = 0) -> int:
+        """Fork stage 1 of the init; returns its pid. The child keeps stdio, the preserved fds
+        3..3+N-1 and its end of the socket pair (moved just above them); every other fd is
+        closed. The runtime becomes a child subreaper so the init (a grandchild) is re-parented
+        to it when stage 1 exits, and from it to the engine's subreaper when the runtime exits.
+        """
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1, what="prctl(PR_SET_CHILD_SUBREAPER, 1)")
+        sc.record("socketpair(AF_UNIX, SOCK_SEQPACKET) ; fork()")
+        pid = os.fork()
+        if pid == 0:  # ---- child: never returns ----
+            try:
+                parent.close()
+                target = 3 + preserve_fds
+                fd = child.fileno()
+                # fds 3..target-1 reach the container only if the caller passed them: those are
+                # inheritable; the runtime's own fds (lock, log, sockets) are close-on-exec.
+                for extra in range(3, target):
+                    if extra == fd:
+                        continue
+                    try:
+                        if not os.get_inheritable(extra):
+                            os.close(extra)
+                    except OSError:
+                        pass
+                if fd != target:
+                    os.dup2(fd, target, inheritable=False)
+                    child.detach()
+                    os.close(fd)
+                    child = socket.socket(fileno=target)
+                sc.close_range(target + 1)
+                from nano_sandbox.process.init import stage1
+
+                stage1(plan, child, target)
+            finally:
+                os._exit(1)
+        child.close()
+        self.sock = parent
+        self.stage1_pid = pid
+        return pid
+
+    # ---- protocol ------------------------------------------------------------------------------------
+    def send(self, msg: M.Msg) -> None:
+        assert self.sock is not None
+        try:
+            self.sock.send(M.encode(msg))
+        except OSError as e:
+            raise InitError(f"{self.verb}: the container init is gone ({e.strerror}) after: {self.last_step}") from e
+
+    def recv(self) -> M.Msg:
+        """Receive the next message, handling Step and Fail; raise on EOF."""
+        assert self.sock is not None
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                raise InitError(f"{self.verb}: the container init exited unexpectedly after: {self.last_step}{self._exit_note()}")
+            msg = M.decode(data)
+            if isinstance(msg, M.Step):
+                self.last_step = msg.name
+                if self.on_step is not None:
+                    self.on_step(msg)
+                continue
+            if isinstance(msg, M.Fail):
+                text = f"{self.verb}: {msg.step}: {msg.message}"
+                if msg.errno:
+                    text += f" ({_errname(msg.errno)})"
+                raise InitError(text)
+            return msg
+
+    def _exit_note(self) -> str:
+        for pid in (self.pid, self.stage1_pid):
+            if not pid:
+                continue
+            try:
+                wpid, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                continue
+            if wpid == pid:
+                if os.WIFSIGNALED(status):
+                    return f" (killed by signal {os.WTERMSIG(status)}: out of memory?)" if os.WTERMSIG(status) == 9 else f" (killed by signal {os.WTERMSIG(status)})"
+                return f" (exit status {os.WEXITSTATUS(status)})"
+        return ""
+
+    def expect(self, kind: type) -> M.Msg:
+        msg = self.recv()
+        if not isinstance(msg, kind):
+            raise InitError(f"{self.verb}: protocol error: expected {kind.__name__}, got {type(msg).__name__}")
+        return msg
+
+    def enter_namespaces(self, write_maps) -> int:
+        """Let stage 1 enter its namespaces; answer its NeedMaps with ``write_maps(pid)``; reap
+        it; return the init's host pid (stage 2 is then told to go on)."""
+        self.send(M.Go())
+        while True:
+            msg = self.recv()
+            if isinstance(msg, M.NeedMaps):
+                write_maps(msg.pid)
+                self.send(M.MapsDone())
+                continue
+            if isinstance(msg, M.Pid):
+                self.pid = msg.pid
+                break
+            raise InitError(f"{self.verb}: protocol error: unexpected {type(msg).__name__}")
+        _, status = os.waitpid(self.stage1_pid, 0)
+        self.stage1_pid = 0
+        self.send(M.Go())
+        return self.pid
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def kill(self) -> None:
+        """SIGKILL the init (and stage 1 if still there) and reap what is ours to reap."""
+        for pid in (self.pid, self.stage1_pid):
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for pid in (self.stage1_pid, self.pid):
+            if pid:
+                try:
+                    os.waitpid(pid, 0)
+                except ChildProcessError:
+                    pass
+        self.close()
+
+
+def write_id_maps(pid: int, uid_mappings, gid_mappings) -> None:
+    """Write ``/proc/<pid>/uid_map``, ``setgroups`` (deny, when the runtime itself is not root)
+    and ``gid_map`` for a process that just unshared its user namespace (user_namespaces(7)).
+
+    Raises:
+        errors.HostError: naming the file and errno.
+    """
+    def fmt(maps) -> str:
+        return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps or [])
+
+    items = [("uid_map", fmt(uid_mappings)), ("gid_map", fmt(gid_mappings))]
+    if os.geteuid() != 0:
+        items.insert(1, ("setgroups", "deny"))
+    for name, text in items:
+        path = f"/proc/{pid}/{name}"
+        sc.record(f'write("{path}", {text!r})')
+        try:
+            with open(path, "w") as f:
+                f.write(text)
+        except OSError as e:
+            raise errors.HostError(f"cannot write {path}: {e.strerror}") from e

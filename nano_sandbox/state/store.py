@@ -1,0 +1,286 @@
+"""State files, their locks, and the status derived from kernel facts.
+
+Layout under the runtime root (``--root``, default ``/run/nano-sandbox``)::
+
+    <root>/<id>/state.json     the container's state (msgspec JSON, written atomically)
+    <root>/<id>/exec.fifo      present while the container is ``created`` (runc's exec fifo)
+    <root>/<id>/journal        the trace journal (JSON lines)
+    <root>/.locks/<id>.lock    the container's lock file (outside the directory ``delete`` removes)
+
+Every operation that may change a container holds its lock (``filelock``) across
+load → transition → save; state.json is written to a temporary file, fsynced and renamed, so a
+reader never sees a torn file. Lock files are kept after delete on purpose: unlinking a lock file
+that another process is waiting on would let two processes hold "the" lock at once.
+
+Status is derived on every load (runtime-spec runtime.md "State"; the stored value is a hint):
+the init pid is gone, a zombie, or its start time (field 22 of ``/proc/<pid>/stat``, proc(5))
+differs from the recorded one → ``stopped`` (a reused pid never looks alive); the freezer says
+frozen → ``paused``; the exec fifo exists → ``created``; otherwise ``running``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import msgspec
+
+from nano_sandbox import OCI_VERSION, errors
+
+STATE_FILE = "state.json"
+FIFO_NAME = "exec.fifo"
+JOURNAL = "journal"
+LOCK_DIR = ".locks"
+
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+class State(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
+    """One container's ``state.json``.
+
+    The first six fields are the OCI state (runtime-spec runtime.md "State"); the rest is what
+    the runtime needs to act on the container later.
+
+    Attributes:
+        oci_version: runtime-spec version (``ociVersion``).
+        id: container id.
+        status: ``creating``, ``created``, ``running``, ``paused`` or ``stopped`` (as last saved).
+        pid: host pid of the container's init (0 until known).
+        bundle: absolute path of the bundle directory.
+        annotations: the config's annotations.
+        init_start_time: start time of the init in clock ticks since boot (``/proc/<pid>/stat`` field 22).
+        created: creation time, RFC 3339 UTC.
+        rootfs: absolute path of the root filesystem.
+        cgroup_paths: hierarchy key (``"memory"``, ``"cpu,cpuacct"``, ``""`` for v2) → cgroup directory.
+        cgroup_created: the cgroup directories this runtime created (only these are removed).
+        previous_status: the status before the last transition (diagram highlighting).
+        exited_at: when the runtime noticed the init was gone, RFC 3339 (``stopped`` only).
+        config: the config as applied (``config.json`` bytes as given, kept undecoded).
+    """
+
+    oci_version: str = OCI_VERSION
+    id: str
+    status: str
+    pid: int = 0
+    bundle: str
+    annotations: dict[str, str] = {}
+    init_start_time: int = 0
+    created: str = ""
+    rootfs: str = ""
+    cgroup_paths: dict[str, str] = {}
+    cgroup_created: list[str] = []
+    previous_status: str = ""
+    exited_at: str = ""
+    config: msgspec.Raw = msgspec.Raw(b"{}")
+
+
+class OCIState(msgspec.Struct, kw_only=True, rename="camel"):
+    """The state document ``nk-runtime state`` prints (runtime-spec runtime.md "State";
+    ``state-schema.json``). ``pid`` is omitted once the container has stopped, as runc does."""
+
+    oci_version: str
+    id: str
+    status: str
+    pid: int | msgspec.UnsetType = msgspec.UNSET
+    bundle: str
+    rootfs: str = ""
+    created: str = ""
+    owner: str = ""
+    annotations: dict[str, str] | msgspec.UnsetType = msgspec.UNSET
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(State)
+
+
+def validate_id(cid: str) -> None:
+    """Check a container id: ``[A-Za-z0-9][A-Za-z0-9_.-]*``, at most 1024 characters, never
+    ``.`` or ``..``, never containing ``/``. Raises :class:`errors.InvalidArgument`."""
+    if not cid:
+        raise errors.InvalidArgument("container id: must not be empty")
+    if len(cid) > 1024:
+        raise errors.InvalidArgument(f"container id: longer than 1024 characters ({len(cid)})")
+    if cid in (".", ".."):
+        raise errors.InvalidArgument(f"container id {cid!r}: not allowed")
+    if not cid[0].isascii() or not cid[0].isalnum() or any(c not in _ID_CHARS for c in cid):
+        raise errors.InvalidArgument(
+            f"container id {cid!r}: invalid (allowed: letters, digits, '_', '.', '-', starting with a letter or digit)"
+        )
+
+
+def state_dir(root: str, cid: str) -> str:
+    """Return ``<root>/<cid>`` (the id must already be valid)."""
+    return os.path.join(root, cid)
+
+
+def lock_path(root: str, cid: str) -> str:
+    """Return the path of the container's lock file, ``<root>/.locks/<cid>.lock``."""
+    return os.path.join(root, LOCK_DIR, cid + ".lock")
+
+
+def container_lock(root: str, cid: str, timeout: float = 120.0):
+    """Return a ``filelock.FileLock`` for the container (not yet acquired).
+
+    The lock directory is created (mode 0700) if needed. The lock's fd is close-on-exec and the
+    init process closes every inherited fd anyway, so it never reaches a container.
+    """
+    from filelock import FileLock
+
+    d = os.path.join(root, LOCK_DIR)
+    try:
+        os.makedirs(d, mode=0o700, exist_ok=True)
+    except OSError as e:
+        raise errors.HostError(f"cannot create lock directory {d}: {e.strerror}") from e
+    return FileLock(lock_path(root, cid), timeout=timeout)
+
+
+def encode(state: State) -> bytes:
+    """Encode a :class:`State` as JSON bytes."""
+    return _encoder.encode(state)
+
+
+def save(root: str, state: State) -> None:
+    """Write ``<root>/<id>/state.json`` atomically (write tmp, fsync, rename).
+
+    Raises:
+        errors.HostError: the directory is missing or the write fails.
+    """
+    d = state_dir(root, state.id)
+    tmp = os.path.join(d, f".state.json.{os.getpid()}")
+    data = _encoder.encode(state)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, os.path.join(d, STATE_FILE))
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise errors.HostError(f"cannot save state of container {state.id!r} in {d}: {e.strerror}") from e
+
+
+def load(root: str, cid: str) -> State:
+    """Read a container's state file.
+
+    Raises:
+        errors.ContainerNotFound: no such container (no state dir or no state.json).
+        errors.HostError: state.json is unreadable or corrupt.
+    """
+    path = os.path.join(root, cid, STATE_FILE)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise errors.ContainerNotFound(cid) from None
+    except NotADirectoryError:
+        raise errors.ContainerNotFound(cid) from None
+    except OSError as e:
+        raise errors.HostError(f"cannot read {path}: {e.strerror}") from e
+    try:
+        return _decoder.decode(data)
+    except msgspec.DecodeError as e:
+        raise errors.HostError(f"corrupt state file {path}: {e}") from e
+
+
+def list_ids(root: str) -> list[str]:
+    """Return the ids of every container under ``root`` (sorted; lock dir and dotfiles excluded)."""
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if not n.startswith(".") and os.path.isfile(os.path.join(root, n, STATE_FILE)))
+
+
+# --- kernel facts ------------------------------------------------------------------------------------
+def proc_stat(pid: int) -> tuple[str, int] | None:
+    """Return ``(state letter, start time in clock ticks)`` of ``pid`` from /proc/<pid>/stat, or
+    None if there is no such process. The comm field may contain spaces and parentheses, so the
+    line is split at the last ``)`` (as psutil does)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    except OSError:
+        return None
+    rest = data[data.rfind(b")") + 2 :].split()
+    # rest[0] is field 3 (state); field 22 (starttime) is rest[19].
+    return rest[0].decode(), int(rest[19])
+
+
+def init_alive(state: State) -> bool:
+    """True when the recorded init still runs: same pid, same start time, not a zombie."""
+    if state.pid <= 0:
+        return False
+    st = proc_stat(state.pid)
+    if st is None:
+        return False
+    letter, start = st
+    if letter in ("Z", "X", "x"):
+        return False
+    return state.init_start_time == 0 or start == state.init_start_time
+
+
+def is_frozen(state: State) -> bool:
+    """True when the container's freezer cgroup reports frozen (v1 ``freezer.state`` FROZEN, v2
+    ``cgroup.freeze`` 1)."""
+    d = state.cgroup_paths.get("freezer")
+    try:
+        if d:
+            with open(d + "/freezer.state") as f:
+                return f.read().strip() == "FROZEN"
+        d = state.cgroup_paths.get("")
+        if d:
+            with open(d + "/cgroup.freeze") as f:
+                return f.read().strip() == "1"
+    except OSError:
+        return False
+    return False
+
+
+def derive_status(root: str, state: State) -> str:
+    """Return the status the kernel facts give for ``state`` (see the module docstring).
+
+    ``creating`` is returned as stored while the create is in progress and its init still runs
+    (or has not been forked yet).
+    """
+    if state.status == "stopped":
+        return "stopped"
+    if state.status == "creating":
+        if state.pid and not init_alive(state):
+            return "stopped"
+        return "creating"
+    if not init_alive(state):
+        return "stopped"
+    if os.path.exists(os.path.join(root, state.id, FIFO_NAME)):
+        return "created"
+    if is_frozen(state):
+        return "paused"
+    return "running"
+
+
+def oci_state(state: State, status: str) -> OCIState:
+    """Return the OCI state document for ``state`` with the derived ``status``."""
+    return OCIState(
+        oci_version=state.oci_version,
+        id=state.id,
+        status=status,
+        pid=state.pid if status not in ("stopped",) and state.pid else msgspec.UNSET,
+        bundle=state.bundle,
+        rootfs=state.rootfs,
+        created=state.created,
+        owner="",
+        annotations=state.annotations if state.annotations else msgspec.UNSET,
+    )
+
+
+def now_rfc3339() -> str:
+    """Current time as RFC 3339 UTC with nanoseconds (as runc's ``created``)."""
+    import time
+
+    t = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t // 1_000_000_000)) + f".{t % 1_000_000_000:09d}Z"
