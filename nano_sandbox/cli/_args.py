@@ -19,7 +19,7 @@ class Parser(argparse.ArgumentParser):
     """``argparse.ArgumentParser`` that raises :class:`UsageError` instead of exiting."""
 
     def error(self, message: str):  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+        raise UsageError(f"{self.prog.removeprefix('nk-runtime ')}: {message}")
 
 
 def parser(verb: str, description: str, usage: str | None = None) -> Parser:

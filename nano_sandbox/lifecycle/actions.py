@@ -274,8 +274,8 @@ def remove_cgroup(c) -> None:
         if c.state is None or not c.state.cgroup_paths:
             return
         cg = Manager(c.state.cgroup_paths, c.state.cgroup_created)
-    elif not c.scratch.get("cgroups_touched"):
-        return
+    elif c.status == "creating" and not c.scratch.get("cgroups_touched"):
+        return  # create failed before making any cgroup
     if cg.created:
         deadline = time.monotonic() + 5
         while cg.pids() and time.monotonic() < deadline:

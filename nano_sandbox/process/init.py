@@ -256,7 +256,7 @@ def stage2(plan, chan: Channel, steps: Steps) -> None:
                 raise StepError(f"startContainer hook {h.path}", e.errno or 0, e.strerror or str(e)) from e
         exec_process(plan.process, fifo)
     except StepError as e:
-        _fifo_fail(fifo, f"{e.step}: {e.message}")
+        _fifo_fail(fifo, e.message if e.message.startswith(e.step + ":") else f"{e.step}: {e.message}")
     except BaseException as e:  # noqa: BLE001
         _fifo_fail(fifo, f"{type(e).__name__}: {e}")
 
