@@ -54,6 +54,28 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def schema_validator(name: str):
+    """A jsonschema validator for one of the runtime-spec schemas in ../shared (``config-schema.json``,
+    ``state-schema.json``, ``features-schema.json``) whose ``$ref``s to the defs files beside it
+    resolve. Skips the calling test, with the reason, when ../shared is absent (a user's clone)."""
+    if not SCHEMA_DIR.is_dir():
+        pytest.skip(f"runtime-spec schemas not found at {SCHEMA_DIR} (the shared folder beside the repository)")
+    jsonschema = pytest.importorskip("jsonschema")
+    referencing = pytest.importorskip("referencing")
+    from referencing.jsonschema import DRAFT4
+
+    base = SCHEMA_DIR.resolve().as_uri() + "/"
+    resources = [
+        (base + p.name, referencing.Resource.from_contents(json.loads(p.read_text()), default_specification=DRAFT4))
+        for p in SCHEMA_DIR.glob("*.json")
+    ]
+    schema = json.loads((SCHEMA_DIR / name).read_text())
+    schema["id"] = base + name  # draft-04 base URI for the relative $refs
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema, registry=referencing.Registry().with_resources(resources))
+
+
 def unique_id(prefix: str = "t") -> str:
     """A container id unique across concurrent test runs (cgroups are host-wide)."""
     return f"{prefix}-{uuid.uuid4().hex[:10]}"

@@ -13,6 +13,34 @@ import sys
 import textwrap
 
 
+class _SafeStream:
+    """A stream wrapper that goes quiet instead of raising when the reader went away (EPIPE):
+    narration must never break the operation it narrates."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.broken = False
+
+    def isatty(self) -> bool:
+        return hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def write(self, text: str) -> None:
+        if self.broken:
+            return
+        try:
+            self.stream.write(text)
+        except (OSError, ValueError):
+            self.broken = True
+
+    def flush(self) -> None:
+        if self.broken:
+            return
+        try:
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.broken = True
+
+
 def _ms(ns: int) -> str:
     return f"{ns / 1e6:.2f} ms"
 
@@ -27,10 +55,10 @@ class Narrator:
     """
 
     def __init__(self, stream=None, fmt: str = "text", color: bool | None = None) -> None:
-        self.stream = stream or sys.stderr
+        self.stream = _SafeStream(stream or sys.stderr)
         self.fmt = fmt
         if color is None:
-            color = hasattr(self.stream, "isatty") and self.stream.isatty() and not os.environ.get("NO_COLOR")
+            color = self.stream.isatty() and not os.environ.get("NO_COLOR")
         self.color = color
         self.n = 0
         self.current: str | None = None

@@ -134,7 +134,8 @@ def stage1(plan, sock, sync_fd_target: int) -> None:
         os.umask(0)
         steps = Steps(chan, plan.explain)
         chan.expect(M.Go)
-        steps.run("join namespaces", _join_namespaces, plan)
+        if plan.join:
+            steps.run("join namespaces", _join_namespaces, plan)
         if plan.new_user:
             steps.run("create user namespace", sc.unshare, sc.CLONE_NEWUSER)
             chan.send(M.NeedMaps(pid=os.getpid()))
@@ -144,11 +145,16 @@ def stage1(plan, sock, sync_fd_target: int) -> None:
             steps.run("create namespaces", sc.unshare, plan.new_flags)
         if plan.time_offsets:
             steps.run("set time namespace offsets", _time_offsets, plan.time_offsets)
-        sc.record("fork()")
+        t0 = time.monotonic_ns()
         pid = os.fork()
         if pid == 0:
+            if sc.RECORDER is not None:
+                sc.RECORDER.take()
             stage2(plan, chan, steps)
             os._exit(EXIT_SETUP_FAILED)  # not reached
+        calls = (sc.RECORDER.take() if sc.RECORDER is not None else []) + [f"fork() = {pid}"] if plan.explain else []
+        chan.send(M.Step(name=f"fork the container's init: host pid {pid}, PID 1 in its pid namespace", t0=t0,
+                         ns=time.monotonic_ns() - t0, calls=calls))
         chan.send(M.Pid(pid=pid))
         os._exit(0)
     except BaseException as e:  # noqa: BLE001 - the child must always exit here

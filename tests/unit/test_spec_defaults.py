@@ -28,23 +28,10 @@ def _encode(d: dict) -> bytes:
 
 @pytest.fixture(scope="module")
 def config_validator():
-    """A jsonschema validator for config-schema.json whose $refs (defs.json, config-linux.json...)
-    resolve to the files beside it."""
-    jsonschema = pytest.importorskip("jsonschema")
-    referencing = pytest.importorskip("referencing")
-    from referencing.jsonschema import DRAFT4
+    """A jsonschema validator for config-schema.json (see conftest.schema_validator)."""
+    from conftest import schema_validator
 
-    base = SCHEMA.resolve().as_uri() + "/"
-    resources = []
-    for p in SCHEMA.glob("*.json"):
-        contents = json.loads(p.read_text())
-        resources.append((base + p.name, referencing.Resource.from_contents(contents, default_specification=DRAFT4)))
-    registry = referencing.Registry().with_resources(resources)
-    schema = json.loads((SCHEMA / "config-schema.json").read_text())
-    schema["id"] = base + "config-schema.json"  # draft-04 base URI for the relative $refs
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema, registry=registry)
+    return schema_validator("config-schema.json")
 
 
 @pytest.mark.parametrize("rootless", [False, True])
