@@ -51,8 +51,6 @@ def validate_bundle(c) -> None:
     problems = validate.check(spec, bundle, host)
     if problems:
         raise errors.ConfigProblems(problems)
-    for w in validate.warnings(spec, host):
-        c.log.warning(w)
     if spec.process is not None and spec.process.terminal and not o.console_socket and not getattr(o, "foreground_tty", False):
         raise errors.ConfigError("process.terminal", "is true but no --console-socket was given to receive the terminal")
     cg = Manager.for_container(c.id, spec.linux.cgroups_path if spec.linux is not None else None, layout)
@@ -61,7 +59,7 @@ def validate_bundle(c) -> None:
         no_pivot=o.no_pivot, no_new_keyring=o.no_new_keyring, preserve_fds=o.preserve_fds, explain=c.narrator is not None,
     )
     plan.console_socket = o.console_socket
-    for w in plan.warnings:
+    for w in dict.fromkeys(validate.warnings(spec, host) + plan.warnings):
         c.log.warning(w)
     c.scratch.update(spec=spec, raw=raw, plan=plan, cgroups=cg, bundle=bundle)
 

@@ -218,29 +218,31 @@ def stage2(plan, chan: Channel, steps: Steps) -> None:
                 steps.run(f"move rootfs {plan.rootfs} to / and chroot", _chroot, plan)
             else:
                 steps.run(f"pivot_root into {plan.rootfs}", _pivot_root, plan)
-            if plan.masked:
-                steps.run("mask paths", _mask_paths, plan.masked)
-            if plan.readonly:
-                steps.run("make paths read-only", _readonly_paths, plan.readonly)
         else:
             steps.run(f"chroot into {plan.rootfs}", _plain_chroot, plan)
-        if plan.sysctl:
-            steps.run("set sysctls", _sysctl, plan.sysctl)
         if plan.hostname is not None:
             steps.run("set hostname", sc.sethostname, plan.hostname)
         if plan.domainname is not None:
             steps.run("set domainname", sc.setdomainname, plan.domainname)
+        # runc's order: sysctls are written before /proc/sys becomes read-only.
+        if plan.sysctl:
+            steps.run("set sysctls", _sysctl, plan.sysctl)
+        if plan.mount_ns:
+            if plan.readonly:
+                steps.run("make paths read-only", _readonly_paths, plan.readonly)
+            if plan.masked:
+                steps.run("mask paths", _mask_paths, plan.masked)
+        p = plan.process
+        if p is not None:
+            steps.run(f"prepare cwd {p.cwd}", _prepare_cwd, p.cwd)
         if plan.mount_ns and plan.root_readonly:
             steps.run("remount / read-only", _readonly_root)
         if plan.mount_ns and plan.final_propagation:
             steps.run("set rootfs propagation", sc.mount, None, "/", None, plan.final_propagation, None)
-        p = plan.process
         if plan.new_keyring:
             steps.run("join a new session keyring", _keyring, plan.cid)
-        if p is not None:
-            if p.rlimits:
-                steps.run("set rlimits", _rlimits, p.rlimits)
-            steps.run(f"prepare cwd {p.cwd}", _prepare_cwd, p.cwd)
+        if p is not None and p.rlimits:
+            steps.run("set rlimits", _rlimits, p.rlimits)
         chan.send(M.Ready())
         chan.sock.close()
     except BaseException as e:  # noqa: BLE001
