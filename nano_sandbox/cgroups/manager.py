@@ -90,7 +90,9 @@ class Manager:
         h = lay.v1_hierarchy(controller)
         if h is not None:
             return self.paths.get(h.key)
-        if controller in lay.v2_controllers or controller in ("freezer", "devices") and lay.mode == "v2":
+        if controller in lay.v2_controllers or controller in ("freezer", "devices") and lay.v2 is not None:
+            # cgroup v2: every controller in the one directory; freezing (cgroup.freeze) and device
+            # filtering (a BPF program) are core features, not controllers.
             return self.paths.get("")
         return None
 
@@ -128,16 +130,17 @@ class Manager:
                 self._enable_v2(parent)
             try:
                 os.mkdir(cur, 0o755)
+                if cur not in self.created:
+                    self.created.append(cur)
             except FileExistsError:
-                continue
+                pass
             except FileNotFoundError:
                 raise
             except OSError as e:
                 raise errors.HostError(f"cannot create cgroup {cur}: {e.strerror}") from e
-            if cur not in self.created:
-                self.created.append(cur)
-            if "cpuset" in key.split(","):
-                self._init_cpuset(parent, cur)
+        if "cpuset" in key.split(",") and rel:
+            # Every level, also a parent another create made a moment ago and has not filled yet.
+            self._ensure_cpuset(mount, d)
 
     def _mountpoint(self, key: str) -> str:
         lay = self.layout
@@ -175,20 +178,28 @@ class Manager:
                     pass
 
     @staticmethod
-    def _init_cpuset(parent: str, child: str) -> None:
-        # v1 cpuset: a new cgroup has empty cpus/mems and refuses tasks until they are set
-        # (cpusets(7)); copy them from the parent.
-        for name in ("cpuset.cpus", "cpuset.mems"):
-            try:
-                with open(f"{child}/{name}") as f:
-                    if f.read().strip():
-                        continue
-                with open(f"{parent}/{name}") as f:
-                    value = f.read().strip()
-                with open(f"{child}/{name}", "w") as f:
-                    f.write(value)
-            except OSError:
-                pass
+    def _ensure_cpuset(mount: str, leaf: str) -> None:
+        """v1 cpuset: a cgroup with empty ``cpuset.cpus``/``cpuset.mems`` refuses tasks
+        (cpusets(7)). From the top down to ``leaf``, fill each empty one from its parent (runc's
+        ``ensureParent``); a non-empty value, set by the admin or another runtime, is kept."""
+        chain = []
+        cur = leaf
+        while len(cur) > len(mount):
+            chain.append(cur)
+            cur = os.path.dirname(cur)
+        for child in reversed(chain):
+            parent = os.path.dirname(child)
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                try:
+                    with open(f"{child}/{name}") as f:
+                        if f.read().strip():
+                            continue
+                    with open(f"{parent}/{name}") as f:
+                        value = f.read().strip()
+                    with open(f"{child}/{name}", "w") as f:
+                        f.write(value)
+                except OSError:
+                    pass
 
     def add(self, pid: int) -> None:
         """Move ``pid`` into the container's cgroup in every hierarchy (write ``cgroup.procs``).
@@ -230,8 +241,9 @@ class Manager:
                 pass
         return sorted(out)
 
-    def apply(self, resources, update: bool = False) -> None:
-        """Write ``resources`` (a ``LinuxResources``) into the cgroup files.
+    def apply(self, resources, update: bool = False, current=None) -> None:
+        """Write ``resources`` (a ``LinuxResources``) into the cgroup files (see
+        :func:`nano_sandbox.cgroups.resources.apply` for ``update`` and ``current``).
 
         Raises:
             errors.HostError: naming the JSON path of the limit and the file, e.g.
@@ -239,7 +251,14 @@ class Manager:
         """
         from nano_sandbox.cgroups import resources as res
 
-        res.apply(self, resources, update=update)
+        res.apply(self, resources, update=update, current=current)
+
+    def stats(self) -> dict:
+        """The container's resource statistics in runc's ``types.Stats`` JSON shape (see
+        :func:`nano_sandbox.cgroups.stats.collect`)."""
+        from nano_sandbox.cgroups import stats
+
+        return stats.collect(self)
 
     # --- freezer ------------------------------------------------------------------------------------
     def freeze(self) -> None:

@@ -284,9 +284,26 @@ def _root_propagation(plan) -> None:
 
 
 def _bind_rootfs(plan) -> None:
-    # pivot_root(2) needs new_root to be a mount point, and its parent mount must not be shared.
+    # pivot_root(2) needs new_root to be a mount point whose parent mount is not shared: make the
+    # mount holding the rootfs private if it is shared (runc's rootfsParentMountPrivate), then
+    # bind the rootfs onto itself.
+    parent, shared = _mount_of(plan.rootfs)
+    if shared:
+        sc.mount(None, parent, None, sc.MS_PRIVATE, None)
     sc.mount(plan.rootfs, plan.rootfs, None, sc.MS_BIND | sc.MS_REC, None)
-    sc.mount(None, plan.rootfs, None, sc.MS_PRIVATE, None)
+
+
+def _mount_of(path: str) -> tuple[str, bool]:
+    """The mount point holding ``path`` (longest mountinfo prefix) and whether it is shared."""
+    real = os.path.realpath(path)
+    best, shared = "/", False
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left = line.split(" - ", 1)[0].split()
+            mp = left[4]
+            if (real == mp or real.startswith(mp.rstrip("/") + "/")) and len(mp) >= len(best):
+                best, shared = mp, any(x.startswith("shared:") for x in left[6:])
+    return best, shared
 
 
 def _target(plan, dest: str) -> str:

@@ -352,7 +352,11 @@ def build(spec, *, cid: str, bundle: str, state_dir: str, cgroup_paths: dict[str
         prop = mountopts.PROPAGATION.get(linux.rootfs_propagation)
         if prop is None:
             raise errors.ConfigError("linux.rootfsPropagation", f"unknown propagation {linux.rootfs_propagation!r}")
-        plan.root_propagation = prop | sc.MS_REC
+        # While building, "/" is a recursive slave unless shared or private is asked for (an
+        # unbindable "/" could not be bind-mounted); the requested type is applied to the new
+        # root after pivot_root.
+        if prop & (sc.MS_SHARED | sc.MS_PRIVATE):
+            plan.root_propagation = (prop & (sc.MS_SHARED | sc.MS_PRIVATE)) | sc.MS_REC
         plan.final_propagation = prop
     has_dev_mount = False
     for i, m in enumerate(spec.mounts or []):

@@ -73,7 +73,7 @@ class State(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
     config: msgspec.Raw = msgspec.Raw(b"{}")
 
 
-class OCIState(msgspec.Struct, kw_only=True, rename="camel"):
+class OCIState(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
     """The state document ``nk-runtime state`` prints (runtime-spec runtime.md "State";
     ``state-schema.json``). ``pid`` is omitted once the container has stopped, as runc does."""
 
