@@ -133,6 +133,9 @@ def stage1(plan, sock, sync_fd_target: int) -> None:
         reset_signals()
         os.umask(0)
         steps = Steps(chan, plan.explain)
+        # Opened while still the host's root: in a user namespace the mapped root may not be
+        # able to traverse the path to the state directory. Stage 2 inherits it.
+        plan.state_fd = os.open(plan.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         chan.expect(M.Go)
         if plan.join:
             steps.run("join namespaces", _join_namespaces, plan)
@@ -197,7 +200,7 @@ def stage2(plan, chan: Channel, steps: Steps) -> None:
     """The container's init (PID 1 in a new pid namespace). Never returns."""
     try:
         chan.expect(M.Go)
-        state_fd = os.open(plan.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        state_fd = plan.state_fd
         if plan.mount_ns:
             steps.run("set mount propagation of /", _root_propagation, plan)
             steps.run(f"bind-mount rootfs {plan.rootfs}", _bind_rootfs, plan)

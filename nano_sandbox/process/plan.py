@@ -203,6 +203,7 @@ class InitPlan:
         self.process: ProcessPlan | None = None
         self.warnings: list[str] = []
         self.console_socket: str | None = None
+        self.state_fd = -1
 
 
 def _ns_flag(t: str) -> int:
@@ -323,7 +324,9 @@ def build(spec, *, cid: str, bundle: str, state_dir: str, cgroup_paths: dict[str
     plan.cid = cid
     plan.state_dir = state_dir
     root = spec.root.path
-    plan.rootfs = os.path.normpath(root if os.path.isabs(root) else os.path.join(bundle, root))
+    # Symlinks resolved once, here, as runc does (EvalSymlinks): the init may not be able to
+    # traverse the path (a user namespace's root), and pivot_root wants the real directory.
+    plan.rootfs = os.path.realpath(root if os.path.isabs(root) else os.path.join(bundle, root))
     plan.no_pivot = no_pivot
     plan.new_keyring = not no_new_keyring
     plan.explain = explain
