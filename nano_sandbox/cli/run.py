@@ -33,8 +33,16 @@ def run(g, argv: list[str]) -> int:
     from nano_sandbox.lifecycle import ops
 
     opts = options_from(a)
+    opts.terminal_proxy = not a.detach and not a.console_socket
     c = ops.create(g, a.id, opts)
     pid = c.state.pid
+    master = None
+    receiver = c.scratch.get("console_receiver")
+    if receiver is not None:
+        from nano_sandbox.process.tty import recv_fd
+
+        master = recv_fd(receiver)
+        receiver.close()
     if a.detach:
         try:
             ops.start(g, a.id)
@@ -53,6 +61,8 @@ def run(g, argv: list[str]) -> int:
         pending.append(sig)
 
     for sig in FORWARDED:
+        if master is not None and sig in (signal.SIGWINCH, signal.SIGINT, signal.SIGQUIT):
+            continue  # with a terminal these come through the pty (raw mode)
         signal.signal(sig, forward)
     try:
         ops.start(g, a.id)
@@ -60,7 +70,12 @@ def run(g, argv: list[str]) -> int:
         _reap(pid)
         _cleanup(g, a.id, a.keep)
         raise
-    status = _reap(pid)
+    if master is not None:
+        from nano_sandbox.process.tty import proxy
+
+        status = proxy(master, pid)
+    else:
+        status = _reap(pid)
     code = wait_status(status)
     if c.narrator is not None:
         c.narrator.note(f"container process exited: status {code}")

@@ -51,7 +51,7 @@ def validate_bundle(c) -> None:
     problems = validate.check(spec, bundle, host)
     if problems:
         raise errors.ConfigProblems(problems)
-    if spec.process is not None and spec.process.terminal and not o.console_socket and not getattr(o, "foreground_tty", False):
+    if spec.process is not None and spec.process.terminal and not o.console_socket and not o.terminal_proxy:
         raise errors.ConfigError("process.terminal", "is true but no --console-socket was given to receive the terminal")
     cg = Manager.for_container(c.id, spec.linux.cgroups_path if spec.linux is not None else None, layout)
     plan = planmod.build(
@@ -123,7 +123,30 @@ def spawn_init(c) -> None:
 
         h.on_step = on_step
     c.scratch["init"] = h
-    h.spawn(c.scratch["plan"], c.opts.preserve_fds)
+    plan = c.scratch["plan"]
+    console_fd = None
+    if plan.process is not None and plan.process.terminal:
+        import socket
+
+        if c.opts.console_socket:
+            # Connected here, in the runtime's mount namespace: the init cannot reach the path.
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sc.record(f'connect(AF_UNIX, "{c.opts.console_socket}")')
+            try:
+                s.connect(c.opts.console_socket)
+            except OSError as e:
+                s.close()
+                raise errors.NkError(f"--console-socket {c.opts.console_socket}: {e.strerror}") from e
+            console_fd = s.detach()
+        else:  # `run` in the foreground: the runtime receives the pty master itself
+            receiver, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.scratch["console_receiver"] = receiver
+            console_fd = theirs.detach()
+    try:
+        h.spawn(plan, c.opts.preserve_fds, console_fd=console_fd)
+    finally:
+        if console_fd is not None:
+            os.close(console_fd)
 
 
 def join_cgroup(c) -> None:

@@ -155,6 +155,15 @@ def delete(g, cid: str, force: bool = False) -> None:
             raise errors.InvalidState("delete", cid, c.status, ["stopped"])
 
 
+def exec_(g, cid: str, opts: Options) -> tuple[int, int | None]:
+    """``nk-runtime exec``: start a process in the container. The lock is held only while the
+    process is being started; returns ``(host pid, pty master fd or None)``."""
+    with Locked(g.root, cid):
+        c = load_locked(g, g.root, cid, opts)
+        fire(c, "exec")
+        return c.scratch["exec_pid"], c.scratch.get("exec_master")
+
+
 def pause(g, cid: str) -> None:
     """``nk-runtime pause``: freeze the container."""
     with Locked(g.root, cid):

@@ -35,6 +35,7 @@ from nano_sandbox.linux import syscalls as sc
 from nano_sandbox.linux.paths import secure_join
 from nano_sandbox.process import hooks as hooksmod
 from nano_sandbox.process import messages as M
+from nano_sandbox.process import tty as ttymod
 from nano_sandbox.process.plan import DEFAULT_PATH
 
 EXIT_SETUP_FAILED = 1
@@ -129,7 +130,6 @@ def stage1(plan, sock, sync_fd_target: int) -> None:
     """Entry point of the forked child. Never returns (every path ends in ``os._exit``)."""
     chan = Channel(sock)
     try:
-        os.setsid() if plan.process is not None and plan.process.terminal else None
         reset_signals()
         os.umask(0)
         steps = Steps(chan, plan.explain)
@@ -236,6 +236,8 @@ def stage2(plan, chan: Channel, steps: Steps) -> None:
             if plan.masked:
                 steps.run("mask paths", _mask_paths, plan.masked)
         p = plan.process
+        if p is not None and p.terminal:
+            steps.run("create the container's terminal", _console, plan, p)
         if p is not None:
             steps.run(f"prepare cwd {p.cwd}", _prepare_cwd, p.cwd)
         if plan.mount_ns and plan.root_readonly:
@@ -265,11 +267,31 @@ def stage2(plan, chan: Channel, steps: Steps) -> None:
                 _run_hook(h, plan.state_json)
             except OSError as e:
                 raise StepError(f"startContainer hook {h.path}", e.errno or 0, e.strerror or str(e)) from e
-        exec_process(plan.process, fifo)
+        exec_process(plan.process)
     except StepError as e:
         _fifo_fail(fifo, e.message if e.message.startswith(e.step + ":") else f"{e.step}: {e.message}")
     except BaseException as e:  # noqa: BLE001
         _fifo_fail(fifo, f"{type(e).__name__}: {e}")
+
+
+def _console(plan, p) -> None:
+    """Make the container's pty (inside its /dev/pts), bind its slave on /dev/console, send the
+    master to the console socket and make the slave our controlling terminal and stdio."""
+    sc.record("setsid()")
+    os.setsid()
+    master, slave, path = ttymod.open_pty(p.console_size)
+    if plan.mount_ns and os.path.isdir("/dev"):
+        if not os.path.exists("/dev/console"):
+            os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+        sc.mount(path, "/dev/console", None, sc.MS_BIND, None)
+    if getattr(plan, "console_fd", None) is None:
+        raise StepError("console", errnomod.EBADF, "process.terminal is true but there is no console socket")
+    ttymod.send_fd(plan.console_fd, master, "/dev/ptmx")
+    os.close(master)
+    os.close(plan.console_fd)
+    ttymod.become_controlling(slave)
+    if slave > 2:
+        os.close(slave)
 
 
 def _fifo_fail(fd: int, message: str, code: int = EXIT_EXEC_FAILED) -> None:
@@ -610,6 +632,78 @@ def _run_hook(h, state_json: bytes) -> None:
 
 
 # ==================================================================================================
+# exec: a new process in a running container
+# ==================================================================================================
+def exec_stage1(xp, sock, sync_fd_target: int) -> None:
+    """Stage 1 of ``nk-runtime exec``: made non-dumpable, opens every namespace of the container's
+    init, waits until the runtime has put it in the container's cgroups, joins them (setns: user
+    first) and forks the process that will exec (a pid namespace applies to children only)."""
+    chan = Channel(sock)
+    try:
+        reset_signals()
+        # Before entering the container: a non-dumpable process cannot be ptrace'd, and its
+        # /proc/<pid>/exe and fds cannot be opened, by the container's processes (ptrace(2)
+        # "PTRACE_MODE_READ"), so nothing of the runtime leaks in while it sits there.
+        sc.prctl(sc.PR_SET_DUMPABLE, 0, what="prctl(PR_SET_DUMPABLE, 0)")
+        os.umask(0o022)
+        steps = Steps(chan, xp.explain)
+        fds = []
+        for nstype, path in xp.join:
+            fds.append((nstype, path, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
+        chan.expect(M.Go)
+
+        def join():
+            for nstype, path, fd in fds:
+                sc.setns(fd, sc.NAMESPACES[nstype][0], f'"{path}"')
+                os.close(fd)
+
+        steps.run("join the container's namespaces", join)
+        t0 = time.monotonic_ns()
+        pid = os.fork()
+        if pid == 0:
+            if sc.RECORDER is not None:
+                sc.RECORDER.take()
+            exec_stage2(xp, chan, steps)
+            os._exit(EXIT_SETUP_FAILED)
+        chan.send(M.Step(name=f"fork the process: host pid {pid}", t0=t0, ns=time.monotonic_ns() - t0,
+                         calls=[f"fork() = {pid}"] if xp.explain else []))
+        chan.send(M.Pid(pid=pid))
+        os._exit(0)
+    except BaseException as e:  # noqa: BLE001
+        _fail(chan, e)
+        os._exit(EXIT_SETUP_FAILED)
+
+
+def exec_stage2(xp, chan: Channel, steps: Steps) -> None:
+    """The exec'd process before execve; a successful execve closes the (close-on-exec) sync
+    socket, which the runtime reads as success; a failure is sent as :class:`~.messages.Fail`."""
+    try:
+        chan.expect(M.Go)
+        p = xp.process
+        if p.terminal:
+            def console():
+                sc.record("setsid()")
+                os.setsid()
+                master, slave, _path = ttymod.open_pty(p.console_size)
+                ttymod.send_fd(xp.console_fd, master, "/dev/ptmx")
+                os.close(master)
+                os.close(xp.console_fd)
+                ttymod.become_controlling(slave)
+                if slave > 2:
+                    os.close(slave)
+
+            steps.run("create a terminal", console)
+        if p.rlimits:
+            steps.run("set rlimits", _rlimits, p.rlimits)
+        if p.oom_score_adj is not None:
+            steps.run("set oom_score_adj", _oom_score_adj, p.oom_score_adj)
+        exec_process(p)
+    except BaseException as e:  # noqa: BLE001
+        _fail(chan, e)
+        os._exit(EXIT_EXEC_FAILED)
+
+
+# ==================================================================================================
 # The last steps: identity, capabilities, seccomp, execve (shared with exec)
 # ==================================================================================================
 def lookup(argv0: str, env: list[str]) -> str:
@@ -635,6 +729,31 @@ def lookup(argv0: str, env: list[str]) -> str:
         if stat.S_ISREG(st.st_mode) and st.st_mode & 0o111:
             return cand
     raise StepError("exec", errnomod.ENOENT, f'exec: "{argv0}": executable file not found in $PATH')
+
+
+def _refuse_runtime_binary(path: str, argv0: str) -> None:
+    """Refuse a script whose interpreter is a /proc magic link (``#!/proc/self/exe``): execve
+    would run the runtime's own interpreter inside the container, where it could be opened and
+    overwritten once it exits (CVE-2019-5736)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        return
+    if not head.startswith(b"#!"):
+        return
+    interp = head[2:].split(b"\n", 1)[0].strip().split()[0:1]
+    if not interp:
+        return
+    cur = interp[0].decode(errors="replace")
+    for _ in range(40):
+        if cur.startswith("/proc/"):
+            raise StepError("exec", errnomod.EACCES, f'exec: "{argv0}": refusing interpreter {cur}: it would run the runtime\'s own binary inside the container')
+        try:
+            target = os.readlink(cur)
+        except OSError:
+            return
+        cur = target if target.startswith("/") else os.path.join(os.path.dirname(cur), target)
 
 
 def _home_env(p) -> list[str]:
@@ -685,11 +804,16 @@ def finalize_identity(p) -> None:
                     pass  # runc ignores ambient raise failures (cap not permitted+inheritable)
 
 
-def exec_process(p, errfd: int) -> None:
-    """Apply the process's settings and ``execve`` it. Never returns; on failure the error text
-    goes to ``errfd`` (close-on-exec: a successful execve closes it, which the reader sees as EOF)."""
+def exec_process(p) -> None:
+    """Apply the process's settings (a :class:`~.plan.ProcessPlan`) and ``execve`` it. Never
+    returns; raises :class:`StepError` on failure (the caller reports it: through the exec fifo
+    for the init, through the sync socket for exec)."""
     env = _home_env(p)
+    if any(e.startswith("LISTEN_FDS=") for e in env):
+        # sd_listen_fds(3): the fds are for this process; its pid in its own pid namespace.
+        env = [e for e in env if not e.startswith("LISTEN_PID=")] + [f"LISTEN_PID={os.getpid()}"]
     path = lookup(p.args[0], env)
+    _refuse_runtime_binary(path, p.args[0])
     if p.personality is not None:
         sc.personality(p.personality)
     if p.scheduler is not None:

@@ -203,7 +203,30 @@ class InitPlan:
         self.process: ProcessPlan | None = None
         self.warnings: list[str] = []
         self.console_socket: str | None = None
+        self.console_fd: int | None = None
         self.state_fd = -1
+
+
+class ExecPlan:
+    """What ``nk-runtime exec`` does inside a container.
+
+    Attributes:
+        cid: container id.
+        init_pid: host pid of the container's init (whose namespaces are joined).
+        join: ``[(oci type, "/proc/<pid>/ns/<name>")]`` for every namespace of the init that
+            differs from the runtime's, user first.
+        process: the :class:`ProcessPlan` to exec.
+        console_fd: the console socket's fd in the child (set by the spawner) or None.
+        explain: record kernel calls.
+    """
+
+    def __init__(self) -> None:
+        self.cid = ""
+        self.init_pid = 0
+        self.join: list[tuple[str, str]] = []
+        self.process: ProcessPlan | None = None
+        self.console_fd: int | None = None
+        self.explain = False
 
 
 def _ns_flag(t: str) -> int:

@@ -44,11 +44,14 @@ class InitHandle:
         self.on_step = None
         self.last_step = "start the init"
 
-    def spawn(self, plan, preserve_fds: int = 0) -> int:
-        """Fork stage 1 of the init; returns its pid. The child keeps stdio, the preserved fds
-        3..3+N-1 and its end of the socket pair (moved just above them); every other fd is
-        closed. The runtime becomes a child subreaper so the init (a grandchild) is re-parented
-        to it when stage 1 exits, and from it to the engine's subreaper when the runtime exits.
+    def spawn(self, plan, preserve_fds: int = 0, console_fd: int | None = None, entry=None) -> int:
+        """Fork stage 1 of the init (or of an exec, with ``entry``); returns its pid.
+
+        The child keeps stdio, the preserved fds 3..3+N-1, its end of the socket pair (moved to
+        3+N) and, for a terminal, the console socket (moved to 3+N+1; its number is stored in
+        ``plan.console_fd``); every other fd is closed. The runtime becomes a child subreaper so
+        the init (a grandchild) is re-parented to it when stage 1 exits, and from it to the
+        engine's subreaper when the runtime exits.
         """
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1, what="prctl(PR_SET_CHILD_SUBREAPER, 1)")
@@ -59,25 +62,42 @@ class InitHandle:
                 parent.close()
                 target = 3 + preserve_fds
                 fd = child.fileno()
+                keep = {fd} | ({console_fd} if console_fd is not None else set())
                 # fds 3..target-1 reach the container only if the caller passed them: those are
                 # inheritable; the runtime's own fds (lock, log, sockets) are close-on-exec.
                 for extra in range(3, target):
-                    if extra == fd:
+                    if extra in keep:
                         continue
                     try:
                         if not os.get_inheritable(extra):
                             os.close(extra)
                     except OSError:
                         pass
-                if fd != target:
-                    os.dup2(fd, target, inheritable=False)
-                    child.detach()
-                    os.close(fd)
-                    child = socket.socket(fileno=target)
-                sc.close_range(target + 1)
-                from nano_sandbox.process.init import stage1
+                # Move our fds above the preserved range: first out of the way (above every final
+                # position), then down into place; close_range then closes the temporary copies.
+                import fcntl
 
-                stage1(plan, child, target)
+                moved_sync = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, target + 2)
+                moved_console = fcntl.fcntl(console_fd, fcntl.F_DUPFD_CLOEXEC, target + 2) if console_fd is not None else None
+                child.detach()
+                for old in keep:
+                    os.close(old)
+                os.dup2(moved_sync, target, inheritable=False)
+                child = socket.socket(fileno=target)
+                last = target
+                if moved_console is not None:
+                    os.dup2(moved_console, target + 1, inheritable=False)
+                    plan.console_fd = last = target + 1
+                sc.close_range(last + 1)
+                for extra in range(3, target):
+                    try:
+                        os.set_inheritable(extra, True)
+                    except OSError:
+                        pass
+                if entry is None:
+                    from nano_sandbox.process.init import stage1 as entry
+
+                entry(plan, child, target)
             finally:
                 os._exit(1)
         child.close()
@@ -114,18 +134,48 @@ class InitHandle:
             return msg
 
     def _exit_note(self) -> str:
+        """How the child that went away ended, peeked at without reaping it (waitid WNOWAIT)."""
         for pid in (self.pid, self.stage1_pid):
             if not pid:
                 continue
             try:
-                wpid, status = os.waitpid(pid, os.WNOHANG)
+                info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
                 continue
-            if wpid == pid:
-                if os.WIFSIGNALED(status):
-                    return f" (killed by signal {os.WTERMSIG(status)}: out of memory?)" if os.WTERMSIG(status) == 9 else f" (killed by signal {os.WTERMSIG(status)})"
-                return f" (exit status {os.WEXITSTATUS(status)})"
+            if info is None:
+                continue
+            if info.si_code in (os.CLD_KILLED, os.CLD_DUMPED):
+                sig = info.si_status
+                return f" (killed by signal {sig}{': out of memory?' if sig == 9 else ''})"
+            return f" (exit status {info.si_status})"
         return ""
+
+    def wait_exec(self) -> None:
+        """Wait until the process exec'd: its close-on-exec end of the socket pair closes (EOF)
+        at a successful execve; a :class:`~.messages.Fail` sent before means it failed.
+
+        Raises:
+            InitError: the failure it reported (step, message, errno name).
+        """
+        msg = self._recv_until_eof()
+        if msg is not None:
+            raise InitError(f"{self.verb}: protocol error: unexpected {type(msg).__name__}")
+
+    def _recv_until_eof(self):
+        assert self.sock is not None
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                return None
+            msg = M.decode(data)
+            if isinstance(msg, M.Step):
+                if self.on_step is not None:
+                    self.on_step(msg)
+                continue
+            if isinstance(msg, M.Fail):
+                text = msg.message if msg.message.startswith(msg.step + ":") else f"{msg.step}: {msg.message}"
+                raise InitError(text)
+            return msg
 
     def expect(self, kind: type) -> M.Msg:
         msg = self.recv()
