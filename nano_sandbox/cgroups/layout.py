@@ -16,7 +16,9 @@ from __future__ import annotations
 import os
 
 #: v1 super options that are not controllers.
-_NOT_CONTROLLERS = {"rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode", "nosuid", "nodev", "noexec"}
+_NOT_CONTROLLERS = {
+    "rw", "ro", "none", "xattr", "noprefix", "clone_children", "cpuset_v2_mode", "favordynmods", "nosuid", "nodev", "noexec",
+}
 
 
 class Hierarchy:
@@ -97,6 +99,26 @@ class Layout:
         """True when ``controller`` is managed through the cgroup2 hierarchy on this host."""
         return controller not in self.v1_controllers() and controller in self.v2_controllers
 
+    def dirs_of(self, proc_cgroup: str) -> dict[str, str]:
+        """Map each mounted hierarchy's key to the directory of the cgroup a process is in.
+
+        Args:
+            proc_cgroup: the text of ``/proc/<pid>/cgroup`` (cgroups(7)).
+
+        Returns:
+            ``{"memory": "/sys/fs/cgroup/memory/nano-sandbox/web", "": "/sys/fs/cgroup/unified/...", ...}``
+            for the hierarchies both mounted and listed (a v1 key such as ``"cpu,cpuacct"``,
+            ``"name=systemd"``; ``""`` for v2).
+        """
+        where = parse_proc_cgroup(proc_cgroup)
+        out = {}
+        for h in self.v1:
+            if h.key in where:
+                out[h.key] = h.path_of(where[h.key])
+        if self.v2 is not None and "" in where:
+            out[""] = self.v2.path_of(where[""])
+        return out
+
     def __repr__(self) -> str:
         return f"Layout(mode={self.mode!r}, v1={self.v1!r}, v2={self.v2!r}, v2_controllers={self.v2_controllers!r})"
 
@@ -144,11 +166,18 @@ def detect(mountinfo: str | None = None, read_v2_controllers=None) -> Layout:
     for mountpoint, root, fstype, opts in parse_mountinfo(mountinfo):
         if fstype == "cgroup":
             ctrls = tuple(o for o in opts.split(",") if o not in _NOT_CONTROLLERS and not o.startswith("release_agent="))
-            if not ctrls or ctrls in seen:
+            if not ctrls:
+                continue
+            if ctrls in seen:
+                # The same hierarchy mounted again: keep the mount showing its root ("/"), which
+                # can reach every cgroup, over a bind mount of a subdirectory.
+                old = next(h for h in v1 if h.controllers == ctrls)
+                if old.root != "/" and root == "/":
+                    old.mountpoint, old.root = mountpoint, root
                 continue
             seen.add(ctrls)
             v1.append(Hierarchy(1, mountpoint, root, ctrls))
-        elif fstype == "cgroup2" and v2 is None:
+        elif fstype == "cgroup2" and (v2 is None or (v2.root != "/" and root == "/")):
             v2 = Hierarchy(2, mountpoint, root, ())
     v2_ctrls: tuple[str, ...] = ()
     if v2 is not None:

@@ -446,17 +446,48 @@ def spawn_exec(c) -> None:
 
 
 def apply_resources(c) -> None:
-    """Write new limits (``nk-runtime update``) into the container's cgroup files."""
-    _manager(c).apply(c.opts.resources, update=True)
+    """Write new limits (``nk-runtime update``, ``c.opts.resources``: a ``LinuxResources`` holding
+    only the changes) into the container's cgroup files, then store the merged resources in the
+    saved config (state.json ``config``, written by ``save_state``) so later updates and
+    ``events --stats`` see them. Only ``linux.resources`` of the stored config changes.
+
+    Raises:
+        errors.HostError: a limit could not be set (names the limit and the cgroup file); the
+            stored config is then left as it was (files written before the failing one keep their
+            new values, as with runc).
+    """
+    import msgspec
+
+    from nano_sandbox import spec as specmod
+    from nano_sandbox.cgroups.resources import merge
+
+    spec = _config(c)
+    current = spec.linux.resources if spec.linux is not None else None
+    _manager(c).apply(c.opts.resources, update=True, current=current)
+    merged = merge(current, c.opts.resources)
+    doc = msgspec.json.decode(bytes(c.state.config))
+    doc.setdefault("linux", {})["resources"] = msgspec.json.decode(specmod.encode(merged))
+    c.state.config = msgspec.Raw(msgspec.json.encode(doc))
+    if spec.linux is not None:
+        spec.linux.resources = merged
 
 
 def freeze_cgroup(c) -> None:
-    """Freeze every process of the container."""
+    """Freeze every process of the container (v1 ``freezer.state`` FROZEN, v2 ``cgroup.freeze`` 1)
+    and wait until the kernel reports it frozen.
+
+    Raises:
+        errors.HostError: naming the freezer file.
+    """
     _manager(c).freeze()
 
 
 def thaw_cgroup(c) -> None:
-    """Thaw the container."""
+    """Thaw the container (v1 ``freezer.state`` THAWED, v2 ``cgroup.freeze`` 0).
+
+    Raises:
+        errors.HostError: naming the freezer file.
+    """
     _manager(c).thaw()
 
 
