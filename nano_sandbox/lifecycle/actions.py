@@ -150,18 +150,27 @@ def spawn_init(c) -> None:
 
 
 def join_cgroup(c) -> None:
-    """Create the container's cgroups, apply ``linux.resources`` and move stage 1 into them."""
+    """Create the container's cgroups and move stage 1 of the init into them (the limits come
+    later, :func:`set_cgroup_limits`)."""
     cg = c.scratch["cgroups"]
-    spec = c.scratch["spec"]
     c.scratch["cgroups_touched"] = True
     try:
         cg.create()
     finally:
         c.state.cgroup_paths = dict(cg.paths)
         c.state.cgroup_created = list(cg.created)
-    if spec.linux is not None and spec.linux.resources is not None:
-        cg.apply(spec.linux.resources)
     cg.add(c.scratch["init"].stage1_pid)
+
+
+def set_cgroup_limits(c) -> None:
+    """Write ``linux.resources`` into the container's cgroups once the init is ready, as runc
+    does: a pids limit of 1 would otherwise stop the init from forking, and the device rules
+    (deny-all plus the default devices) are written even when the config has no resources."""
+    from nano_sandbox.spec.config import LinuxResources
+
+    spec = c.scratch["spec"]
+    res = spec.linux.resources if spec.linux is not None and spec.linux.resources is not None else LinuxResources()
+    c.scratch["cgroups"].apply(res)
 
 
 def enter_namespaces(c) -> None:
@@ -560,7 +569,7 @@ def run_poststop_hooks(c) -> None:
 ACTIONS: dict[str, Callable] = {
     f.__name__: f
     for f in (
-        validate_bundle, make_state_dir, spawn_init, join_cgroup, enter_namespaces, prepare_rootfs,
+        validate_bundle, make_state_dir, spawn_init, join_cgroup, set_cgroup_limits, enter_namespaces, prepare_rootfs,
         run_create_runtime_hooks, enter_rootfs, write_pid_file, save_state, kill_init, remove_cgroup,
         remove_state_dir, release_exec_fifo, run_poststart_hooks, send_signal, spawn_exec,
         apply_resources, freeze_cgroup, thaw_cgroup, record_exit, kill_remaining, kill_all,

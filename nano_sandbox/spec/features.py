@@ -65,7 +65,7 @@ def features() -> dict:
         "linux": {
             "namespaces": _namespaces(),
             "capabilities": caps.kernel_cap_names(),
-            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True},
             "seccomp": _seccomp(),
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},

@@ -395,3 +395,22 @@ def test_bad_environment_fields_are_refused_with_their_path(nk, make_bundle, mut
     assert message in r.stderr
     assert "Traceback" not in r.stderr
     assert not (nk.root / cid).exists() and cgroup_dirs_of(cid) == []
+
+
+def test_device_rules_apply_even_without_linux_resources(nk, make_bundle):
+    def mutate(c):
+        c["linux"].pop("resources", None)
+        c["linux"]["devices"] = [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o666}]
+
+    code, out, err = run_in(nk, make_bundle, "echo x > /dev/null && echo null-ok; cat /dev/fuse 2>&1 | head -1", mutate)
+    assert code == 0, err
+    assert out.splitlines() == ["null-ok", "cat: can't open '/dev/fuse': Operation not permitted"]
+
+
+def test_a_pids_limit_of_one_still_lets_the_init_start(nk, make_bundle):
+    # Limits are written once the init is ready (as runc does): it has forked already, and only
+    # then is the container held to one task.
+    code, out, err = run_in(nk, make_bundle, "echo started; /bin/true || echo fork-refused",
+                            lambda c: c["linux"]["resources"].update(pids={"limit": 1}))
+    assert (code, out.splitlines()) == (0, ["started", "fork-refused"]), err
+    assert "can't fork" in err

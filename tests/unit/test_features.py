@@ -33,7 +33,7 @@ def test_features_lists_what_the_code_implements():
     assert doc["mountOptions"] == mountopts.supported()
     assert "tmpcopyup" in doc["mountOptions"] and "rbind" in doc["mountOptions"]
     lin = doc["linux"]
-    assert lin["cgroup"] == {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False}
+    assert lin["cgroup"] == {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True}
     assert lin["apparmor"] == {"enabled": False} and lin["selinux"] == {"enabled": False}
     assert set(lin["namespaces"]) <= {"user", "mount", "pid", "network", "ipc", "uts", "cgroup", "time"}
     assert lin["capabilities"][0] == "CAP_CHOWN"
