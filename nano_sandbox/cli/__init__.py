@@ -215,6 +215,12 @@ def main(argv: list[str] | None = None) -> int:
                     "nk-runtime manages cgroups through cgroupfs: drop --systemd-cgroup"
                 )
             raise errors.HostError("--systemd-cgroup: the systemd cgroup driver is not supported; use cgroupfs")
+        if verb in ("create", "run"):
+            # Fork the container's init now, before anything heavy is imported: its memory is
+            # what every waiting container costs (see nano_sandbox.process.zygote).
+            from nano_sandbox.process import zygote
+
+            zygote.fork_early()
         import importlib
 
         mod = importlib.import_module(f"nano_sandbox.cli.{modname}")
@@ -232,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
         g.log.error(f"internal error: {type(e).__name__}: {e}")
         return 1
     finally:
+        if verb in ("create", "run"):
+            from nano_sandbox.process import zygote
+
+            zygote.discard()
         g.log.close()
 
 

@@ -143,7 +143,7 @@ def spawn_init(c) -> None:
             c.scratch["console_receiver"] = receiver
             console_fd = theirs.detach()
     try:
-        h.spawn(plan, c.opts.preserve_fds, console_fd=console_fd)
+        h.spawn(plan, console_fd=console_fd)
     finally:
         if console_fd is not None:
             os.close(console_fd)

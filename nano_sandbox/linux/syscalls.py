@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -123,14 +122,21 @@ PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 # --- syscall numbers not wrapped by glibc 2.36 ------------------------------------------------------
-_MACHINE = platform.machine()
+_MACHINE = os.uname().machine
 _SYSCALLS = {
-    "x86_64": {"pivot_root": 155, "ioprio_set": 251, "keyctl": 250, "sched_setattr": 314, "close_range": 436},
-    "aarch64": {"pivot_root": 41, "ioprio_set": 30, "keyctl": 219, "sched_setattr": 274, "close_range": 436},
-    "ppc64le": {"pivot_root": 203, "ioprio_set": 273, "keyctl": 271, "sched_setattr": 355, "close_range": 436},
-    "s390x": {"pivot_root": 217, "ioprio_set": 282, "keyctl": 280, "sched_setattr": 345, "close_range": 436},
-    "riscv64": {"pivot_root": 41, "ioprio_set": 30, "keyctl": 219, "sched_setattr": 274, "close_range": 436},
+    "x86_64": {"pivot_root": 155, "ioprio_set": 251, "keyctl": 250, "sched_setattr": 314, "close_range": 436, "seccomp": 317},
+    "aarch64": {"pivot_root": 41, "ioprio_set": 30, "keyctl": 219, "sched_setattr": 274, "close_range": 436, "seccomp": 277},
+    "ppc64le": {"pivot_root": 203, "ioprio_set": 273, "keyctl": 271, "sched_setattr": 355, "close_range": 436, "seccomp": 358},
+    "s390x": {"pivot_root": 217, "ioprio_set": 282, "keyctl": 280, "sched_setattr": 345, "close_range": 436, "seccomp": 348},
+    "riscv64": {"pivot_root": 41, "ioprio_set": 30, "keyctl": 219, "sched_setattr": 274, "close_range": 436, "seccomp": 277},
 }.get(_MACHINE, {})
+
+#: seccomp(2) filter flags, by the names runtime-spec's ``linux.seccomp.flags`` uses.
+SECCOMP_FILTER_FLAGS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": 1,
+    "SECCOMP_FILTER_FLAG_LOG": 2,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
+}
 
 
 class Recorder:
@@ -348,6 +354,35 @@ def join_session_keyring(name: str | None = None) -> None:
         RECORDER.calls.append(f"keyctl(KEYCTL_JOIN_SESSION_KEYRING, {_q(name)})")
     if _libc.syscall(ctypes.c_long(_SYSCALLS["keyctl"]), ctypes.c_int(1), _b(name)) < 0:
         raise _err("keyctl(KEYCTL_JOIN_SESSION_KEYRING)")
+
+
+MADV_DONTNEED = 4
+
+
+def madvise(addr: int, length: int, advice: int) -> bool:
+    """madvise(2) on ``[addr, addr+length)``; returns False (errno ignored) when refused."""
+    return _libc.madvise(ctypes.c_void_p(addr), ctypes.c_size_t(length), ctypes.c_int(advice)) == 0
+
+
+def malloc_trim(pad: int = 0) -> None:
+    """malloc_trim(3): return free heap memory to the kernel."""
+    _libc.malloc_trim(ctypes.c_size_t(pad))
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def seccomp_filter(bpf: bytes, flags: int = 0) -> None:
+    """seccomp(SECCOMP_SET_MODE_FILTER, flags, prog): install a BPF program that libseccomp
+    compiled (``struct sock_filter`` array, 8 bytes per instruction, as seccomp_export_bpf(3)
+    writes it). Needs no_new_privs or CAP_SYS_ADMIN (seccomp(2))."""
+    if RECORDER is not None:
+        RECORDER.calls.append(f"seccomp(SECCOMP_SET_MODE_FILTER, {flags:#x}, {{len={len(bpf) // 8} instructions}})")
+    buf = ctypes.create_string_buffer(bpf, len(bpf))
+    prog = _SockFprog(len(bpf) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    if _libc.syscall(ctypes.c_long(_SYSCALLS["seccomp"]), ctypes.c_uint(1), ctypes.c_uint(flags), ctypes.byref(prog)) != 0:
+        raise _err("seccomp(SECCOMP_SET_MODE_FILTER)")
 
 
 def close_range(first: int, last: int = 0xFFFFFFFF) -> None:

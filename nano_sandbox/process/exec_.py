@@ -130,7 +130,8 @@ def run_exec(c) -> None:
     p = planmod.process_plan(proc, warnings)
     p.preserve_fds = o.preserve_fds or 0
     if config.linux is not None and config.linux.seccomp is not None:
-        p.seccomp = planmod.build_seccomp(config.linux.seccomp)
+        p.seccomp_bpf, p.seccomp_flags = planmod.build_seccomp(config.linux.seccomp)
+    xp.preserve_fds = p.preserve_fds
     xp.process = p
     for w in dict.fromkeys(warnings):
         c.log.warning(w)
@@ -155,10 +156,8 @@ def run_exec(c) -> None:
     if c.narrator is not None:
         h.on_step = c.narrator.substep
     from nano_sandbox.cgroups.manager import Manager
-    from nano_sandbox.process.init import exec_stage1
-
     try:
-        h.spawn(xp, p.preserve_fds, console_fd=console_fd, entry=exec_stage1)
+        h.spawn(xp, console_fd=console_fd, entry="exec")
     finally:
         if console_fd is not None:
             os.close(console_fd)

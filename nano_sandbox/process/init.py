@@ -14,8 +14,11 @@ already in their memory: nothing is parsed or imported here):
    opening the exec fifo. When ``start`` opens the fifo, it runs the startContainer hooks,
    switches to the process's user and capabilities, loads seccomp and calls ``execve``.
 
-Every step reports a :class:`~.messages.Step` (with its kernel calls in explain mode); any failure
-reports :class:`~.messages.Fail` naming the step and errno, then ``os._exit``. No path returns.
+Every step reports a ``Step`` message (with its kernel calls in explain mode); any failure reports
+``Fail`` naming the step and errno, then ``os._exit``. No path returns. Messages are those of
+:mod:`nano_sandbox.process.messages`, written and read here with the small codec in
+:mod:`nano_sandbox.process.wire`: this module imports nothing heavy (no msgspec), because it runs in
+the container's init, whose memory every created container pays for.
 After the exec fifo opens, errors go to the fifo instead (``start`` reads them).
 """
 
@@ -26,17 +29,19 @@ import os
 import resource
 import signal
 import stat
+import sys
 import time
 
 # Everything the init uses after pivot_root must be imported before it: the host's Python
 # library is not reachable from inside the container's root filesystem.
-from nano_sandbox.linux import caps as capsmod
 from nano_sandbox.linux import syscalls as sc
 from nano_sandbox.linux.paths import secure_join
 from nano_sandbox.process import hooks as hooksmod
-from nano_sandbox.process import messages as M
 from nano_sandbox.process import tty as ttymod
-from nano_sandbox.process.plan import DEFAULT_PATH
+from nano_sandbox.process import wire
+
+#: The PATH used to find the process when its environment has none (runc's default).
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 EXIT_SETUP_FAILED = 1
 EXIT_EXEC_FAILED = 127
@@ -51,28 +56,34 @@ class StepError(Exception):
 
 
 class Channel:
-    """The child's end of the sync socket (SOCK_SEQPACKET: one message per packet)."""
+    """The child's end of the sync socket (SOCK_SEQPACKET: one message per read/write).
 
-    def __init__(self, sock) -> None:
-        self.sock = sock
+    Messages are ``[tag, fields...]`` arrays (see :mod:`~nano_sandbox.process.wire`).
+    """
 
-    def send(self, msg: M.Msg) -> None:
-        self.sock.send(M.encode(msg))
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
 
-    def recv(self) -> M.Msg:
-        data = self.sock.recv(65536)
+    def send(self, tag: str, *fields) -> None:
+        os.write(self.fd, wire.message(tag, *fields))
+
+    def recv(self) -> list:
+        data = os.read(self.fd, 1 << 20)
         if not data:
             os._exit(EXIT_SETUP_FAILED)  # the runtime went away: give up silently
-        msg = M.decode(data)
-        if isinstance(msg, M.Abort):
+        msg = wire.unpack(data)
+        if msg[0] == "Abort":
             os._exit(EXIT_SETUP_FAILED)
         return msg
 
-    def expect(self, kind: type) -> M.Msg:
+    def expect(self, tag: str) -> list:
         msg = self.recv()
-        if not isinstance(msg, kind):
-            raise StepError("sync", errnomod.EPROTO, f"expected {kind.__name__}, got {type(msg).__name__}")
+        if msg[0] != tag:
+            raise StepError("sync", errnomod.EPROTO, f"expected {tag}, got {msg[0]}")
         return msg
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 class Steps:
@@ -95,17 +106,17 @@ class Steps:
         except Exception as e:  # a bug, or a value error: still one clear line
             raise StepError(name, 0, f"{type(e).__name__}: {e}") from e
         calls = sc.RECORDER.take() if sc.RECORDER is not None else []
-        self.chan.send(M.Step(name=name, t0=t0, ns=time.monotonic_ns() - t0, calls=calls))
+        self.chan.send("Step", name, t0, time.monotonic_ns() - t0, calls)
         return result
 
 
 def _fail(chan: Channel, e: BaseException) -> None:
     if isinstance(e, StepError):
-        msg = M.Fail(step=e.step, errno=e.err, message=e.message)
+        fields = (e.step, e.err, e.message)
     else:
-        msg = M.Fail(step="init", errno=0, message=f"{type(e).__name__}: {e}")
+        fields = ("init", 0, f"{type(e).__name__}: {e}")
     try:
-        chan.send(msg)
+        chan.send("Fail", *fields)
     except OSError:
         pass
 
@@ -123,12 +134,103 @@ def reset_signals() -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
+class Obj:
+    """A plan object rebuilt from its wire form: attributes only."""
+
+    def __init__(self, attrs: dict) -> None:
+        self.__dict__.update(attrs)
+
+
+def from_wire(value):
+    """Rebuild a plan from the plain data :func:`nano_sandbox.process.plan.to_wire` marshalled:
+    dicts tagged with ``"_"`` become :class:`Obj`, recursively."""
+    if isinstance(value, dict):
+        if "_" in value:
+            return Obj({k: from_wire(v) for k, v in value.items() if k != "_"})
+        return {k: from_wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_wire(v) for v in value]
+    return value
+
+
+def child_main(sync_fd: int, plan=None, entry: str = "init") -> None:
+    """Entry point of a forked child. Never returns.
+
+    With ``plan`` None the child was forked before the runtime knew what to do (the container
+    init is forked as the very first thing ``create`` does, while the runtime is still small): it
+    receives the plan as one marshalled packet, with the console socket as SCM_RIGHTS when the
+    container has a terminal. It then keeps only stdio, the preserved fds 3..3+N-1, its sync socket
+    (moved to 3+N) and the console socket (3+N+1), and runs stage 1 (``entry``: ``init`` or
+    ``exec``).
+    """
+    console_fd = None
+    try:
+        if plan is None:
+            import _socket
+            import marshal
+
+            s = _socket.socket(fileno=os.dup(sync_fd))
+            try:
+                data, anc, _flags, _addr = s.recvmsg(1 << 22, _socket.CMSG_SPACE(4))
+            finally:
+                s.close()
+            if not data:
+                os._exit(EXIT_SETUP_FAILED)
+            for level, kind, payload in anc:
+                if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                    console_fd = int.from_bytes(payload[:4], sys.byteorder)
+            plan = from_wire(marshal.loads(data))
+        else:
+            console_fd = getattr(plan, "console_fd", None)
+        sync_fd, plan.console_fd = _arrange_fds(sync_fd, console_fd, plan.preserve_fds)
+    except BaseException:  # noqa: BLE001 - nothing to report to yet
+        os._exit(EXIT_SETUP_FAILED)
+    (stage1 if entry == "init" else exec_stage1)(plan, sync_fd)
+    os._exit(EXIT_SETUP_FAILED)
+
+
+def _arrange_fds(sync_fd: int, console_fd: int | None, preserve_fds: int) -> tuple[int, int | None]:
+    """Keep stdio, the preserved fds 3..3+N-1 *that the caller passed* (inheritable ones: the
+    runtime's own fds are close-on-exec), the sync socket at 3+N and the console socket at 3+N+1;
+    close everything else (close_range(2)). Returns the new (sync fd, console fd)."""
+    import fcntl
+
+    target = 3 + preserve_fds
+    keep = {sync_fd} | ({console_fd} if console_fd is not None else set())
+    for fd in range(3, target):
+        if fd in keep:
+            continue
+        try:
+            if not os.get_inheritable(fd):
+                os.close(fd)
+        except OSError:
+            pass
+    # First out of the way (above every final position), then down into place; close_range then
+    # closes the temporary copies.
+    tmp_sync = fcntl.fcntl(sync_fd, fcntl.F_DUPFD_CLOEXEC, target + 2)
+    tmp_console = fcntl.fcntl(console_fd, fcntl.F_DUPFD_CLOEXEC, target + 2) if console_fd is not None else None
+    for old in keep:
+        os.close(old)
+    os.dup2(tmp_sync, target, inheritable=False)
+    last, new_console = target, None
+    if tmp_console is not None:
+        os.dup2(tmp_console, target + 1, inheritable=False)
+        last = new_console = target + 1
+    sc.close_range(last + 1)
+    for fd in range(3, target):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            pass
+    return target, new_console
+
+
 # ==================================================================================================
 # Stage 1: namespaces
 # ==================================================================================================
-def stage1(plan, sock, sync_fd_target: int) -> None:
-    """Entry point of the forked child. Never returns (every path ends in ``os._exit``)."""
-    chan = Channel(sock)
+def stage1(plan, sync_fd: int) -> None:
+    """Stage 1 of the container's init. Never returns (every path ends in ``os._exit``)."""
+    chan = Channel(sync_fd)
     try:
         reset_signals()
         os.umask(0)
@@ -136,13 +238,13 @@ def stage1(plan, sock, sync_fd_target: int) -> None:
         # Opened while still the host's root: in a user namespace the mapped root may not be
         # able to traverse the path to the state directory. Stage 2 inherits it.
         plan.state_fd = os.open(plan.state_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        chan.expect(M.Go)
+        chan.expect("Go")
         if plan.join:
             steps.run("join namespaces", _join_namespaces, plan)
         if plan.new_user:
             steps.run("create user namespace", sc.unshare, sc.CLONE_NEWUSER)
-            chan.send(M.NeedMaps(pid=os.getpid()))
-            chan.expect(M.MapsDone)
+            chan.send("NeedMaps", os.getpid())
+            chan.expect("MapsDone")
             steps.run("become root in the user namespace", _become_root)
         if plan.new_flags:
             steps.run("create namespaces", sc.unshare, plan.new_flags)
@@ -156,9 +258,9 @@ def stage1(plan, sock, sync_fd_target: int) -> None:
             stage2(plan, chan, steps)
             os._exit(EXIT_SETUP_FAILED)  # not reached
         calls = (sc.RECORDER.take() if sc.RECORDER is not None else []) + [f"fork() = {pid}"] if plan.explain else []
-        chan.send(M.Step(name=f"fork the container's init: host pid {pid}, PID 1 in its pid namespace", t0=t0,
-                         ns=time.monotonic_ns() - t0, calls=calls))
-        chan.send(M.Pid(pid=pid))
+        chan.send("Step", f"fork the container's init: host pid {pid}, PID 1 in its pid namespace", t0,
+                  time.monotonic_ns() - t0, calls)
+        chan.send("Pid", pid)
         os._exit(0)
     except BaseException as e:  # noqa: BLE001 - the child must always exit here
         _fail(chan, e)
@@ -199,21 +301,21 @@ def _time_offsets(offsets: dict) -> None:
 def stage2(plan, chan: Channel, steps: Steps) -> None:
     """The container's init (PID 1 in a new pid namespace). Never returns."""
     try:
-        chan.expect(M.Go)
+        chan.expect("Go")
         state_fd = plan.state_fd
         if plan.mount_ns:
             steps.run("set mount propagation of /", _root_propagation, plan)
             steps.run(f"bind-mount rootfs {plan.rootfs}", _bind_rootfs, plan)
             for m in plan.mounts:
-                steps.run(m.describe(), _mount, plan, m)
+                steps.run(_describe(m), _mount, plan, m)
             if plan.devices:
                 steps.run("create device nodes", _devices, plan)
             if plan.default_dev:
                 steps.run("create /dev symlinks", _dev_symlinks, plan)
         if plan.process is not None and plan.process.oom_score_adj is not None:
             steps.run("set oom_score_adj", _oom_score_adj, plan.process.oom_score_adj)
-        chan.send(M.RootfsReady())
-        plan.state_json = chan.expect(M.HooksDone).state_json
+        chan.send("RootfsReady")
+        plan.state_json = chan.expect("HooksDone")[1]
         for h in plan.hooks_create_container:
             steps.run(f"createContainer hook {h.path}", _run_hook, h, plan.state_json)
         if plan.mount_ns:
@@ -248,12 +350,18 @@ def stage2(plan, chan: Channel, steps: Steps) -> None:
             steps.run("join a new session keyring", _keyring, plan.cid)
         if p is not None and p.rlimits:
             steps.run("set rlimits", _rlimits, p.rlimits)
-        chan.send(M.Ready())
-        chan.sock.close()
+        if p is not None:
+            # runc's order: the executable is looked up before the init waits for start, so a
+            # missing one fails `create` (podman maps that error text to exit status 127). It is
+            # looked up again at start, in case it went away meanwhile.
+            steps.run(f"look up {p.args[0]}", lookup, p.args[0], p.env)
+        chan.send("Ready")
+        chan.close()
     except BaseException as e:  # noqa: BLE001
         _fail(chan, e)
         os._exit(EXIT_SETUP_FAILED)
     # ---- created: block until `start` opens the exec fifo for reading ----
+    _shrink()
     try:
         fifo = os.open("exec.fifo", os.O_WRONLY | os.O_CLOEXEC, dir_fd=state_fd)
     except OSError:
@@ -294,6 +402,31 @@ def _console(plan, p) -> None:
         os.close(slave)
 
 
+def _shrink() -> None:
+    """Give back what the waiting init does not need while it waits: free heap pages (glibc
+    malloc_trim(3)) and our page-table entries for code (the interpreter's and the libraries'
+    text, madvise(2) MADV_DONTNEED on r-xp file mappings): shared with every other Python
+    process, they fault back in from the page cache when ``start`` wakes the init. A waiting
+    container then costs little more than its init's own dirty pages."""
+    import gc
+
+    gc.collect()
+    sc.malloc_trim()
+    try:
+        with open("/proc/self/maps") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return  # no /proc in this container
+    for line in lines:
+        parts = line.split()
+        # Only code (r-xp, file-backed): never written, so dropping our page-table entries
+        # loses nothing. Writable or relocated (RELRO) mappings hold private copies: kept.
+        if len(parts) < 6 or parts[1] != "r-xp" or not parts[5].startswith("/"):
+            continue
+        lo, _, hi = parts[0].partition("-")
+        sc.madvise(int(lo, 16), int(hi, 16) - int(lo, 16), sc.MADV_DONTNEED)
+
+
 def _fifo_fail(fd: int, message: str, code: int = EXIT_EXEC_FAILED) -> None:
     try:
         os.write(fd, message.encode()[:4000])
@@ -303,6 +436,11 @@ def _fifo_fail(fd: int, message: str, code: int = EXIT_EXEC_FAILED) -> None:
 
 
 # ---- mounts --------------------------------------------------------------------------------------
+def _describe(m) -> str:
+    """How a mount step is named in messages: ``mount proc on /proc``."""
+    return f"mount {m.source or m.fstype} on {m.dest}"
+
+
 def _root_propagation(plan) -> None:
     # Stop our mount events from propagating to the host (and pivot_root needs a non-shared root).
     sc.mount(None, "/", None, plan.root_propagation, None)
@@ -378,7 +516,7 @@ def _bind_remount(target: str, flags: int) -> None:
 def _mount(plan, m) -> None:
     target = _target(plan, m.dest)
     if m.dest in ("/proc", "/sys") and os.path.islink(os.path.join(plan.rootfs, m.dest.lstrip("/"))):
-        raise StepError(m.describe(), errnomod.ELOOP, f"{m.dest} is a symlink in the rootfs: refused")
+        raise StepError(_describe(m), errnomod.ELOOP, f"{m.dest} is a symlink in the rootfs: refused")
     if m.cgroup:
         _mount_cgroup(plan, m, target)
         return
@@ -386,7 +524,7 @@ def _mount(plan, m) -> None:
         try:
             st = os.stat(m.source)
         except OSError as e:
-            raise StepError(m.describe(), e.errno or 0, f"source {m.source}: {e.strerror}") from e
+            raise StepError(_describe(m), e.errno or 0, f"source {m.source}: {e.strerror}") from e
         _make_mountpoint(target, not stat.S_ISDIR(st.st_mode))
         sc.mount(m.source, target, None, m.flags, None)
         if m.remount_flags:
@@ -634,11 +772,11 @@ def _run_hook(h, state_json: bytes) -> None:
 # ==================================================================================================
 # exec: a new process in a running container
 # ==================================================================================================
-def exec_stage1(xp, sock, sync_fd_target: int) -> None:
+def exec_stage1(xp, sync_fd: int) -> None:
     """Stage 1 of ``nk-runtime exec``: made non-dumpable, opens every namespace of the container's
     init, waits until the runtime has put it in the container's cgroups, joins them (setns: user
     first) and forks the process that will exec (a pid namespace applies to children only)."""
-    chan = Channel(sock)
+    chan = Channel(sync_fd)
     try:
         reset_signals()
         # Before entering the container: a non-dumpable process cannot be ptrace'd, and its
@@ -650,7 +788,7 @@ def exec_stage1(xp, sock, sync_fd_target: int) -> None:
         fds = []
         for nstype, path in xp.join:
             fds.append((nstype, path, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
-        chan.expect(M.Go)
+        chan.expect("Go")
 
         def join():
             for nstype, path, fd in fds:
@@ -665,9 +803,9 @@ def exec_stage1(xp, sock, sync_fd_target: int) -> None:
                 sc.RECORDER.take()
             exec_stage2(xp, chan, steps)
             os._exit(EXIT_SETUP_FAILED)
-        chan.send(M.Step(name=f"fork the process: host pid {pid}", t0=t0, ns=time.monotonic_ns() - t0,
-                         calls=[f"fork() = {pid}"] if xp.explain else []))
-        chan.send(M.Pid(pid=pid))
+        chan.send("Step", f"fork the process: host pid {pid}", t0, time.monotonic_ns() - t0,
+                  [f"fork() = {pid}"] if xp.explain else [])
+        chan.send("Pid", pid)
         os._exit(0)
     except BaseException as e:  # noqa: BLE001
         _fail(chan, e)
@@ -676,9 +814,9 @@ def exec_stage1(xp, sock, sync_fd_target: int) -> None:
 
 def exec_stage2(xp, chan: Channel, steps: Steps) -> None:
     """The exec'd process before execve; a successful execve closes the (close-on-exec) sync
-    socket, which the runtime reads as success; a failure is sent as :class:`~.messages.Fail`."""
+    socket, which the runtime reads as success; a failure is sent as a ``Fail`` message."""
     try:
-        chan.expect(M.Go)
+        chan.expect("Go")
         p = xp.process
         if p.terminal:
             def console():
@@ -820,10 +958,9 @@ def exec_process(p) -> None:
         _scheduler(p.scheduler)
     if p.io_priority is not None:
         _ioprio(p.io_priority)
-    if p.seccomp is not None and not p.no_new_privs:
+    if p.seccomp_bpf is not None and not p.no_new_privs:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it before dropping it.
-        sc.record("seccomp_load()")
-        p.seccomp.load()
+        sc.seccomp_filter(p.seccomp_bpf, p.seccomp_flags)
     finalize_identity(p)
     try:
         sc.record(f'chdir("{p.cwd}")')
@@ -833,8 +970,8 @@ def exec_process(p) -> None:
     os.umask(0o022 if p.umask is None else p.umask)
     if p.no_new_privs:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1, what="prctl(PR_SET_NO_NEW_PRIVS, 1)")
-    if p.seccomp is not None and p.no_new_privs:
-        p.seccomp.load()
+    if p.seccomp_bpf is not None and p.no_new_privs:
+        sc.seccomp_filter(p.seccomp_bpf, p.seccomp_flags)
     try:
         os.execve(path, p.args, _env_dict(env))
     except OSError as e:

@@ -39,7 +39,6 @@ RLIMITS: dict[str, int] = {
 
 RLIM_INFINITY_OCI = 18446744073709551615
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class MountStep:
@@ -111,7 +110,9 @@ class ProcessPlan:
             keep the capabilities as they are.
         no_new_privs: set PR_SET_NO_NEW_PRIVS before execve.
         rlimits: ``[(name, resource, soft, hard)]`` (RLIM_INFINITY as -1).
-        seccomp: a built :class:`nano_sandbox.linux.seccomp.Filter` or None.
+        seccomp_bpf: the BPF program libseccomp compiled from ``linux.seccomp`` (bytes) or None;
+            the init installs it with seccomp(2), so it need not load libseccomp itself.
+        seccomp_flags: seccomp(2) filter flags (SECCOMP_FILTER_FLAG_*).
         apparmor, selinux_label: LSM labels for exec (None when unset).
         oom_score_adj: or None.
         scheduler, io_priority: config objects or None.
@@ -130,7 +131,8 @@ class ProcessPlan:
         self.caps: tuple[int, int, int, int, int] | None = None
         self.no_new_privs = False
         self.rlimits: list[tuple[str, int, int, int]] = []
-        self.seccomp = None
+        self.seccomp_bpf: bytes | None = None
+        self.seccomp_flags = 0
         self.apparmor: str | None = None
         self.selinux_label: str | None = None
         self.oom_score_adj: int | None = None
@@ -205,6 +207,7 @@ class InitPlan:
         self.console_socket: str | None = None
         self.console_fd: int | None = None
         self.state_fd = -1
+        self.preserve_fds = 0
 
 
 class ExecPlan:
@@ -227,6 +230,7 @@ class ExecPlan:
         self.process: ProcessPlan | None = None
         self.console_fd: int | None = None
         self.explain = False
+        self.preserve_fds = 0
 
 
 def _ns_flag(t: str) -> int:
@@ -443,16 +447,20 @@ def build(spec, *, cid: str, bundle: str, state_dir: str, cgroup_paths: dict[str
     if spec.process is not None:
         p = process_plan(spec.process, plan.warnings)
         p.preserve_fds = preserve_fds
+        plan.preserve_fds = preserve_fds
         if linux is not None and linux.personality is not None:
             p.personality = {"LINUX": 0x0000, "LINUX32": 0x0008}.get(linux.personality.domain)
         if linux is not None and linux.seccomp is not None:
-            p.seccomp = build_seccomp(linux.seccomp)
+            p.seccomp_bpf, p.seccomp_flags = build_seccomp(linux.seccomp)
         plan.process = p
     return plan
 
 
-def build_seccomp(seccomp):
-    """Build the libseccomp filter for ``linux.seccomp`` (not loaded yet).
+def build_seccomp(seccomp) -> tuple[bytes, int]:
+    """Compile ``linux.seccomp`` with libseccomp and return ``(bpf program, seccomp(2) flags)``.
+
+    The runtime compiles (seccomp_init(3), seccomp_rule_add(3), seccomp_export_bpf(3)); the init
+    only installs the result with seccomp(2), as seccomp_load(3) would.
 
     Raises:
         errors.ConfigError: the profile names an unknown action, operator, architecture or flag.
@@ -462,6 +470,37 @@ def build_seccomp(seccomp):
     from nano_sandbox.linux import seccomp as sec
 
     try:
-        return sec.build(msgspec.to_builtins(seccomp))
+        f = sec.build(msgspec.to_builtins(seccomp))
     except sec.SeccompError as e:
         raise errors.ConfigError(getattr(e, "path", "linux.seccomp"), getattr(e, "message", str(e))) from e
+    try:
+        bpf = f.export_bpf()
+        flags = 0
+        for name in f.flags:
+            flags |= sc.SECCOMP_FILTER_FLAGS.get(name, 0)
+    finally:
+        f.release()
+    return bpf, flags
+
+
+def to_wire(plan) -> bytes:
+    """Marshal a plan (:class:`InitPlan` or :class:`ExecPlan` with everything it holds) into
+    one packet of plain data for :func:`nano_sandbox.process.init.from_wire`: objects become
+    dicts tagged with ``"_"``, msgspec Structs (scheduler, ioPriority) their fields."""
+    import marshal
+
+    return marshal.dumps(_plain(plan))
+
+
+def _plain(v):
+    if v is None or isinstance(v, (bool, int, float, str, bytes)):
+        return v
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    fields = getattr(v, "__struct_fields__", None)
+    if fields is not None:  # a msgspec Struct
+        return {"_": type(v).__name__, **{f: _plain(getattr(v, f)) for f in fields}}
+    names = getattr(type(v), "__slots__", None) or list(vars(v))
+    return {"_": type(v).__name__, **{n: _plain(getattr(v, n)) for n in names}}

@@ -13,6 +13,7 @@ import errno as errnomod
 import os
 import signal
 import socket
+import struct
 
 from nano_sandbox import errors
 from nano_sandbox.linux import syscalls as sc
@@ -44,66 +45,64 @@ class InitHandle:
         self.on_step = None
         self.last_step = "start the init"
 
-    def spawn(self, plan, preserve_fds: int = 0, console_fd: int | None = None, entry=None) -> int:
-        """Fork stage 1 of the init (or of an exec, with ``entry``); returns its pid.
+    def spawn(self, plan, console_fd: int | None = None, entry: str = "init") -> int:
+        """Start stage 1 of the container's init (``entry="init"``) or of an exec (``"exec"``)
+        with ``plan``; returns its pid.
 
-        The child keeps stdio, the preserved fds 3..3+N-1, its end of the socket pair (moved to
-        3+N) and, for a terminal, the console socket (moved to 3+N+1; its number is stored in
-        ``plan.console_fd``); every other fd is closed. The runtime becomes a child subreaper so
-        the init (a grandchild) is re-parented to it when stage 1 exits, and from it to the
-        engine's subreaper when the runtime exits.
+        For the init the child is normally forked already, by :func:`nano_sandbox.process.zygote.fork_early`
+        at the start of ``create``/``run`` while the runtime was still small: it then receives the
+        plan (marshalled, see :func:`nano_sandbox.process.plan.to_wire`) and the console socket in
+        one packet. Otherwise (exec, or a create called in-process) a child is forked now with
+        the plan in its memory.
+
+        The child keeps stdio, the preserved fds 3..3+N-1, its sync socket (3+N) and the console
+        socket (3+N+1); every other fd is closed. The runtime becomes a child subreaper so the
+        init (a grandchild) is re-parented to it when stage 1 exits, and from it to the engine's
+        subreaper when the runtime exits.
         """
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1, what="prctl(PR_SET_CHILD_SUBREAPER, 1)")
+        from nano_sandbox.process import zygote
+
+        early = zygote.take() if entry == "init" else None
+        if early is not None:
+            pid, fd = early
+            parent = socket.socket(fileno=fd)
+            self.sock, self.stage1_pid = parent, pid
+            self._send_plan(plan, console_fd)
+            return pid
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         sc.record("socketpair(AF_UNIX, SOCK_SEQPACKET) ; fork()")
+        if console_fd is not None:
+            plan.console_fd = console_fd
         pid = os.fork()
         if pid == 0:  # ---- child: never returns ----
             try:
                 parent.close()
-                target = 3 + preserve_fds
-                fd = child.fileno()
-                keep = {fd} | ({console_fd} if console_fd is not None else set())
-                # fds 3..target-1 reach the container only if the caller passed them: those are
-                # inheritable; the runtime's own fds (lock, log, sockets) are close-on-exec.
-                for extra in range(3, target):
-                    if extra in keep:
-                        continue
-                    try:
-                        if not os.get_inheritable(extra):
-                            os.close(extra)
-                    except OSError:
-                        pass
-                # Move our fds above the preserved range: first out of the way (above every final
-                # position), then down into place; close_range then closes the temporary copies.
-                import fcntl
+                from nano_sandbox.process.init import child_main
 
-                moved_sync = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, target + 2)
-                moved_console = fcntl.fcntl(console_fd, fcntl.F_DUPFD_CLOEXEC, target + 2) if console_fd is not None else None
-                child.detach()
-                for old in keep:
-                    os.close(old)
-                os.dup2(moved_sync, target, inheritable=False)
-                child = socket.socket(fileno=target)
-                last = target
-                if moved_console is not None:
-                    os.dup2(moved_console, target + 1, inheritable=False)
-                    plan.console_fd = last = target + 1
-                sc.close_range(last + 1)
-                for extra in range(3, target):
-                    try:
-                        os.set_inheritable(extra, True)
-                    except OSError:
-                        pass
-                if entry is None:
-                    from nano_sandbox.process.init import stage1 as entry
-
-                entry(plan, child, target)
+                child_main(child.detach(), plan, entry)
             finally:
                 os._exit(1)
         child.close()
         self.sock = parent
         self.stage1_pid = pid
         return pid
+
+    def _send_plan(self, plan, console_fd: int | None) -> None:
+        from nano_sandbox.process.plan import to_wire
+
+        data = to_wire(plan)
+        assert self.sock is not None
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, 32, max(len(data) * 2, 1 << 16))  # SO_SNDBUFFORCE
+        except OSError:
+            pass
+        anc = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", console_fd))] if console_fd is not None else []
+        sc.record(f"sendmsg(init, <plan: {len(data)} bytes>{', SCM_RIGHTS=[console socket]' if anc else ''})")
+        try:
+            self.sock.sendmsg([data], anc)
+        except OSError as e:
+            raise InitError(f"{self.verb}: cannot send the plan to the init: {e.strerror}") from e
 
     # ---- protocol ------------------------------------------------------------------------------------
     def send(self, msg: M.Msg) -> None:
@@ -127,7 +126,8 @@ class InitHandle:
                     self.on_step(msg)
                 continue
             if isinstance(msg, M.Fail):
-                text = f"{self.verb}: {msg.step}: {msg.message}"
+                body = msg.message if msg.message.startswith(msg.step + ":") else f"{msg.step}: {msg.message}"
+                text = f"{self.verb}: {body}"
                 if msg.errno:
                     text += f" ({_errname(msg.errno)})"
                 raise InitError(text)

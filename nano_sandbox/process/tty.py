@@ -11,11 +11,11 @@ window size propagated, restored on exit), as runc does.
 
 from __future__ import annotations
 
+import _socket  # the C module only: the init does not import the socket package
 import fcntl
 import os
 import select
 import signal
-import socket
 import struct
 import termios
 
@@ -70,19 +70,21 @@ def send_fd(sock_fd: int, fd: int, name: str = "/dev/ptmx") -> None:
     """Send ``fd`` over the connected unix socket ``sock_fd``: one sendmsg, one SCM_RIGHTS
     message, one fd; the data is ``name`` (runc sends the pty's name)."""
     sc.record(f"sendmsg(console socket, {name!r}, SCM_RIGHTS=[master])")
-    s = socket.socket(fileno=os.dup(sock_fd))
+    s = _socket.socket(fileno=os.dup(sock_fd))
     try:
-        socket.send_fds(s, [name.encode()], [fd])
+        s.sendmsg([name.encode()], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", fd))])
     finally:
         s.close()
 
 
-def recv_fd(sock: socket.socket) -> int:
+def recv_fd(sock) -> int:
     """Receive one fd sent with :func:`send_fd`.
 
     Raises:
         OSError: the peer closed the socket or sent no fd.
     """
+    import socket
+
     _msg, fds, _flags, _addr = socket.recv_fds(sock, 4096, 1)
     if not fds:
         raise OSError("console socket: no file descriptor received")

@@ -161,12 +161,31 @@ def test_a_reused_pid_does_not_look_alive(nk, make_bundle):
     os.kill(real_pid, signal.SIGKILL)
 
 
-def test_missing_binary_fails_start_with_runc_text(nk, make_bundle):
+def test_missing_binary_fails_create_with_runc_text(nk, make_bundle):
+    # runc looks the executable up before the init waits, so create fails; podman maps this
+    # exact text to exit status 127.
     cid = unique_id("nobin")
-    nk.ok("create", "-b", make_bundle(["no-such-binary", "x"]), cid)
+    r = nk("create", "-b", make_bundle(["no-such-binary", "x"]), cid)
+    assert r.returncode == 1
+    assert r.stderr.strip() == 'nk-runtime: create: exec: "no-such-binary": executable file not found in $PATH (ENOENT)'
+    assert not (nk.root / cid).exists() and cgroup_dirs_of(cid) == []
+
+
+def test_binary_gone_by_start_fails_start_with_runc_text(nk, make_bundle, tmp_path, busybox_rootfs):
+    import shutil
+
+    rootfs = tmp_path / "rootfs-copy"
+    shutil.copytree(busybox_rootfs, rootfs, symlinks=True)
+    shutil.copy2(rootfs / "bin" / "busybox", rootfs / "bin" / "vanishing")
+    b = make_bundle(["vanishing", "true"])
+    os.unlink(b / "rootfs")
+    os.symlink(rootfs, b / "rootfs")
+    cid = unique_id("gone")
+    nk.ok("create", "-b", b, cid)
+    os.unlink(rootfs / "bin" / "vanishing")
     r = nk("start", cid)
     assert r.returncode == 1
-    assert r.stderr.strip() == 'nk-runtime: exec: "no-such-binary": executable file not found in $PATH'
+    assert r.stderr.strip() == 'nk-runtime: exec: "vanishing": executable file not found in $PATH'
     nk.wait_status(cid, "stopped")
     nk.ok("delete", cid)
 

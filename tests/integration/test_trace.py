@@ -112,10 +112,12 @@ def test_trace_lists_the_charts_actions_for_each_transition(nk, make_bundle):
 
 def test_trace_records_a_failed_transition_with_its_error(nk, make_bundle):
     cid = unique_id("tracefail")
-    nk.ok("create", "-b", make_bundle(["no-such-binary"]), cid)
+    # execve itself refused (by a seccomp rule): start fails after create succeeded
+    no_exec = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["execve"], "action": "SCMP_ACT_ERRNO"}]}
+    nk.ok("create", "-b", make_bundle(["true"], lambda c: c["linux"].update(seccomp=no_exec)), cid)
     r = nk("start", cid)
     assert r.returncode == 1
-    error = 'exec: "no-such-binary": executable file not found in $PATH'
+    error = 'exec: "true": operation not permitted'
     entries = json.loads(nk.ok("trace", "--format", "json", cid))
     transition, actions, _ = _groups(entries)[1]
     assert transition["name"] == "start: created -> created"  # the state did not change
