@@ -250,21 +250,28 @@ def stage1(plan, sync_fd: int) -> None:
             steps.run("create namespaces", sc.unshare, plan.new_flags)
         if plan.time_offsets:
             steps.run("set time namespace offsets", _time_offsets, plan.time_offsets)
-        t0 = time.monotonic_ns()
-        pid = os.fork()
-        if pid == 0:
-            if sc.RECORDER is not None:
-                sc.RECORDER.take()
-            stage2(plan, chan, steps)
-            os._exit(EXIT_SETUP_FAILED)  # not reached
-        calls = (sc.RECORDER.take() if sc.RECORDER is not None else []) + [f"fork() = {pid}"] if plan.explain else []
-        chan.send("Step", f"fork the container's init: host pid {pid}, PID 1 in its pid namespace", t0,
-                  time.monotonic_ns() - t0, calls)
-        chan.send("Pid", pid)
+        _fork_and_report(chan, "fork the container's init: host pid {pid}, PID 1 in its pid namespace",
+                         lambda: stage2(plan, chan, steps))
         os._exit(0)
     except BaseException as e:  # noqa: BLE001 - the child must always exit here
         _fail(chan, e)
         os._exit(EXIT_SETUP_FAILED)
+
+
+def _fork_and_report(chan: Channel, name: str, child) -> None:
+    """Fork; the child runs ``child()`` (which never returns); the parent reports the fork as a
+    step (``name`` formatted with the pid) and the child's host pid (``Pid``). A new pid or time
+    namespace applies only to children: this fork is what puts the process in them."""
+    t0 = time.monotonic_ns()
+    pid = os.fork()
+    if pid == 0:
+        if sc.RECORDER is not None:
+            sc.RECORDER.take()
+        child()
+        os._exit(EXIT_SETUP_FAILED)  # not reached
+    calls = (sc.RECORDER.take() if sc.RECORDER is not None else []) + [f"fork() = {pid}"] if sc.RECORDER is not None else []
+    chan.send("Step", name.format(pid=pid), t0, time.monotonic_ns() - t0, calls)
+    chan.send("Pid", pid)
 
 
 def _join_namespaces(plan) -> None:
@@ -796,16 +803,7 @@ def exec_stage1(xp, sync_fd: int) -> None:
                 os.close(fd)
 
         steps.run("join the container's namespaces", join)
-        t0 = time.monotonic_ns()
-        pid = os.fork()
-        if pid == 0:
-            if sc.RECORDER is not None:
-                sc.RECORDER.take()
-            exec_stage2(xp, chan, steps)
-            os._exit(EXIT_SETUP_FAILED)
-        chan.send("Step", f"fork the process: host pid {pid}", t0, time.monotonic_ns() - t0,
-                  [f"fork() = {pid}"] if xp.explain else [])
-        chan.send("Pid", pid)
+        _fork_and_report(chan, "fork the process: host pid {pid}", lambda: exec_stage2(xp, chan, steps))
         os._exit(0)
     except BaseException as e:  # noqa: BLE001
         _fail(chan, e)
