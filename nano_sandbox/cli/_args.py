@@ -1,10 +1,17 @@
-"""Helpers shared by the verb modules: an argparse parser that reports usage errors as runc
-does (one line, exit status 2 here), and signal-name parsing."""
+"""Helpers shared by the verb modules: argparse parsers that report usage errors as runc does
+(one line, exit status 2 here), a fast path for the hot verbs, and signal-name parsing.
+
+``argparse`` costs several milliseconds to import, and ``state``, ``kill``, ``start`` and
+``delete`` are called by engines for every container; their arguments (a few boolean flags and
+positionals) are parsed by :class:`Simple` without it. Anything unusual (``--help``, an unknown
+flag, a missing argument) falls back to an argparse parser built from the same description, so
+help and errors are argparse's.
+"""
 
 from __future__ import annotations
 
-import argparse
 import sys
+from types import SimpleNamespace
 
 from nano_sandbox import errors
 
@@ -15,24 +22,94 @@ class UsageError(errors.NkError):
     exit_code = 2
 
 
-class Parser(argparse.ArgumentParser):
-    """``argparse.ArgumentParser`` that raises :class:`UsageError` instead of exiting."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise UsageError(f"{self.prog.removeprefix('nk-runtime ')}: {message}")
+_PARSER_CLASS = None
 
 
-def parser(verb: str, description: str, usage: str | None = None) -> Parser:
-    """A parser for ``nk-runtime <verb>``."""
-    return Parser(prog=f"nk-runtime {verb}", description=description, usage=usage, allow_abbrev=False)
+def _parser_class():
+    global _PARSER_CLASS
+    if _PARSER_CLASS is None:
+        import argparse
+
+        class Parser(argparse.ArgumentParser):
+            """``argparse.ArgumentParser`` that raises :class:`UsageError` instead of exiting."""
+
+            def error(self, message: str):  # type: ignore[override]
+                raise UsageError(f"{self.prog.removeprefix('nk-runtime ')}: {message}")
+
+        _PARSER_CLASS = Parser
+    return _PARSER_CLASS
 
 
-def parse(p: Parser, argv: list[str]):
+def parser(verb: str, description: str, usage: str | None = None):
+    """An argparse parser for ``nk-runtime <verb>`` (raises :class:`UsageError` on bad input)."""
+    return _parser_class()(prog=f"nk-runtime {verb}", description=description, usage=usage, allow_abbrev=False)
+
+
+def parse(p, argv: list[str]):
     """Parse ``argv``; ``--help`` prints usage and exits 0."""
     return p.parse_args(argv)
 
 
-def add_id(p: Parser) -> None:
+REQUIRED = object()
+
+
+class Simple:
+    """A verb whose arguments are boolean flags and positionals.
+
+    Args:
+        verb, description: as for :func:`parser`.
+        flags: ``[(long name, short name or None, help)]``; the attribute is the long name
+            without dashes, ``-`` as ``_`` (``--force`` → ``force``).
+        positionals: ``[(attribute, metavar, help, default)]``; default :data:`REQUIRED` for a
+            required one.
+    """
+
+    def __init__(self, verb: str, description: str, flags: list, positionals: list) -> None:
+        self.verb, self.description, self.flags, self.positionals = verb, description, flags, positionals
+        self._names = {}
+        for long, short, _help in flags:
+            dest = long.lstrip("-").replace("-", "_")
+            self._names[long] = dest
+            if short:
+                self._names[short] = dest
+
+    def parse(self, argv: list[str]) -> SimpleNamespace:
+        """Parse ``argv``; falls back to argparse (help, errors) when the fast path cannot."""
+        ns = SimpleNamespace(**{d: False for d in self._names.values()})
+        values = []
+        only_positionals = False
+        for arg in argv:
+            if not only_positionals and arg == "--":
+                only_positionals = True
+            elif not only_positionals and arg in self._names:
+                setattr(ns, self._names[arg], True)
+            elif not only_positionals and arg.startswith("-") and arg != "-":
+                return self._argparse(argv)
+            else:
+                values.append(arg)
+        required = sum(1 for p in self.positionals if p[3] is REQUIRED)
+        if not required <= len(values) <= len(self.positionals):
+            return self._argparse(argv)
+        for i, (dest, _meta, _help, default) in enumerate(self.positionals):
+            setattr(ns, dest, values[i] if i < len(values) else default)
+        return ns
+
+    def _argparse(self, argv: list[str]):
+        p = parser(self.verb, self.description)
+        for long, short, help_ in self.flags:
+            p.add_argument(*([long, short] if short else [long]), action="store_true", help=help_)
+        for dest, meta, help_, default in self.positionals:
+            if default is REQUIRED:
+                p.add_argument(dest, metavar=meta, help=help_)
+            else:
+                p.add_argument(dest, metavar=meta, help=help_, nargs="?", default=default)
+        return p.parse_args(argv)
+
+
+ID = ("id", "CONTAINER_ID", "the container id", REQUIRED)
+
+
+def add_id(p) -> None:
     p.add_argument("id", metavar="CONTAINER_ID", help="the container id")
 
 

@@ -7,10 +7,10 @@ from nano_sandbox.cli import _args
 
 
 def run(g, argv: list[str]) -> int:
-    p = _args.parser("delete", "Delete a stopped container (or any container with --force).")
-    p.add_argument("--force", "-f", action="store_true", help="SIGKILL a running container first; an unknown id is not an error")
-    _args.add_id(p)
-    a = _args.parse(p, argv)
+    a = _args.Simple(
+        "delete", "Delete a stopped container (or any container with --force).",
+        [("--force", "-f", "SIGKILL a running container first; an unknown id is not an error")], [_args.ID],
+    ).parse(argv)
     from nano_sandbox.lifecycle import ops
 
     ops.delete(g, a.id, a.force)

@@ -8,11 +8,11 @@ from nano_sandbox.cli import _args
 
 
 def run(g, argv: list[str]) -> int:
-    p = _args.parser("kill", "Send a signal to a container's init process.")
-    p.add_argument("--all", "-a", action="store_true", help="signal every process in the container's cgroup")
-    _args.add_id(p)
-    p.add_argument("signal", nargs="?", default="SIGTERM", help="signal name or number (default SIGTERM)")
-    a = _args.parse(p, argv)
+    a = _args.Simple(
+        "kill", "Send a signal to a container's init process.",
+        [("--all", "-a", "signal every process in the container's cgroup")],
+        [_args.ID, ("signal", "SIGNAL", "signal name or number (default SIGTERM)", "SIGTERM")],
+    ).parse(argv)
     sig = _args.parse_signal(a.signal)
     from nano_sandbox.lifecycle import ops
 

@@ -8,9 +8,8 @@ from nano_sandbox.cli import _args
 
 def run(g, argv: list[str]) -> int:
     verb = g.verb
-    p = _args.parser(verb, "Freeze every process of a running container." if verb == "pause" else "Thaw a paused container.")
-    _args.add_id(p)
-    a = _args.parse(p, argv)
+    a = _args.Simple(verb, "Freeze every process of a running container." if verb == "pause" else "Thaw a paused container.",
+                     [], [_args.ID]).parse(argv)
     from nano_sandbox.lifecycle import ops
 
     (ops.pause if verb == "pause" else ops.resume)(g, a.id)

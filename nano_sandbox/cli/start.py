@@ -7,9 +7,7 @@ from nano_sandbox.cli import _args
 
 
 def run(g, argv: list[str]) -> int:
-    p = _args.parser("start", "Start a created container: its init executes the user process.")
-    _args.add_id(p)
-    a = _args.parse(p, argv)
+    a = _args.Simple("start", "Start a created container: its init executes the user process.", [], [_args.ID]).parse(argv)
     from nano_sandbox.lifecycle import ops
 
     ops.start(g, a.id)

@@ -6,9 +6,7 @@ from nano_sandbox.cli import _args
 
 
 def run(g, argv: list[str]) -> int:
-    p = _args.parser("state", "Print the OCI state of a container as JSON.")
-    _args.add_id(p)
-    a = _args.parse(p, argv)
+    a = _args.Simple("state", "Print the OCI state of a container as JSON.", [], [_args.ID]).parse(argv)
     import msgspec
 
     from nano_sandbox.lifecycle import ops
