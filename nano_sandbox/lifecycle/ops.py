@@ -69,22 +69,24 @@ def load_locked(g, root: str, cid: str, opts: Options | None = None) -> Containe
 
 
 class Locked:
-    """Context manager: hold a container's lock for one operation."""
+    """Context manager: hold a container's lock for one operation. ``gone()`` marks the
+    container as deleted: the lock file is removed before the lock is released."""
 
     def __init__(self, root: str, cid: str) -> None:
         store.validate_id(cid)
         self.lock = store.container_lock(root, cid)
+        self._gone = False
+
+    def gone(self) -> None:
+        self._gone = True
 
     def __enter__(self):
-        from filelock import Timeout
-
-        try:
-            self.lock.acquire()
-        except Timeout:
-            raise errors.HostError(f"timed out waiting for the lock {self.lock.lock_file}") from None
+        self.lock.acquire()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._gone or (exc_type is not None and issubclass(exc_type, errors.ContainerNotFound)):
+            self.lock.remove()  # no container of that id (any more): no lock file either
         self.lock.release()
 
 
@@ -97,7 +99,7 @@ def create(g, cid: str, opts: Options) -> Container:
         errors.ContainerExists, errors.ConfigError, errors.ConfigProblems, errors.NkError.
     """
     root = g.root
-    with Locked(root, cid):
+    with Locked(root, cid) as held:
         if os.path.exists(store.state_dir(root, cid)):
             raise errors.ContainerExists(cid)
         c = Container(cid, root, None, opts)
@@ -106,6 +108,8 @@ def create(g, cid: str, opts: Options) -> Container:
         try:
             fire(c, "create")
         except BaseException as e:
+            if not isinstance(e, errors.ContainerExists):
+                held.gone()
             try:
                 fire(c, "abort")
             except Exception as cleanup:  # noqa: BLE001 - report, but the first error wins
@@ -140,10 +144,11 @@ def delete(g, cid: str, force: bool = False) -> None:
         store.validate_id(cid)
     except errors.InvalidArgument:
         raise
-    with Locked(g.root, cid):
+    with Locked(g.root, cid) as held:
         try:
             c = load_locked(g, g.root, cid, Options(force=force))
         except errors.ContainerNotFound:
+            held.gone()
             if force:
                 return
             raise
@@ -153,6 +158,7 @@ def delete(g, cid: str, force: bool = False) -> None:
             fire(c, "force_delete")
         else:
             raise errors.InvalidState("delete", cid, c.status, ["stopped"])
+        held.gone()
 
 
 def exec_(g, cid: str, opts: Options) -> tuple[int, int | None]:

@@ -9,8 +9,8 @@ Layout under the runtime root (``--root``, default ``/run/nano-sandbox``)::
 
 Every operation that may change a container holds its lock (``filelock``) across
 load → transition → save; state.json is written to a temporary file, fsynced and renamed, so a
-reader never sees a torn file. Lock files are kept after delete on purpose: unlinking a lock file
-that another process is waiting on would let two processes hold "the" lock at once.
+reader never sees a torn file. ``delete`` removes the lock file too; see :class:`ContainerLock`
+for why that is safe for the processes waiting on it.
 
 Status is derived on every load (runtime-spec runtime.md "State"; the stored value is a hint):
 the init pid is gone, a zombie, or its start time (field 22 of ``/proc/<pid>/stat``, proc(5))
@@ -117,20 +117,82 @@ def lock_path(root: str, cid: str) -> str:
     return os.path.join(root, LOCK_DIR, cid + ".lock")
 
 
-def container_lock(root: str, cid: str, timeout: float = 120.0):
-    """Return a ``filelock.FileLock`` for the container (not yet acquired).
+class StaleLock(Exception):
+    """The lock file was removed (by ``delete``) while we waited on it: take the lock again."""
 
-    The lock directory is created (mode 0700) if needed. The lock's fd is close-on-exec and the
-    init process closes every inherited fd anyway, so it never reaches a container.
+
+class ContainerLock:
+    """A container's lock: ``filelock.FileLock`` on ``<root>/.locks/<id>.lock``, whose file is
+    removed when the container is deleted, so lock files do not pile up (podman never passes
+    ``--root``: one would be left per container ever run).
+
+    Removing a lock file others may be waiting on is safe because every acquisition checks,
+    while holding the lock, that its open file is still the one at the path (same device and
+    inode); if ``delete`` unlinked it meanwhile, the lock is dropped and taken again on the new
+    file (filelock's ``on_acquired`` hook; the rollback releases it).
+
+    Args:
+        timeout: seconds to wait (``errors.HostError`` after that).
     """
-    from filelock import FileLock
 
-    d = os.path.join(root, LOCK_DIR)
-    try:
-        os.makedirs(d, mode=0o700, exist_ok=True)
-    except OSError as e:
-        raise errors.HostError(f"cannot create lock directory {d}: {e.strerror}") from e
-    return FileLock(lock_path(root, cid), timeout=timeout)
+    def __init__(self, root: str, cid: str, timeout: float = 120.0) -> None:
+        self.dir = os.path.join(root, LOCK_DIR)
+        self.path = lock_path(root, cid)
+        self.timeout = timeout
+        self._lock = None
+
+    def _check(self, fd: int) -> None:
+        st = os.fstat(fd)
+        try:
+            cur = os.stat(self.path)
+        except FileNotFoundError:
+            raise StaleLock() from None
+        if (st.st_dev, st.st_ino) != (cur.st_dev, cur.st_ino):
+            raise StaleLock()
+
+    def acquire(self) -> None:
+        """Take the lock (retrying when its file was replaced under us).
+
+        Raises:
+            errors.HostError: the lock directory cannot be made, or the wait timed out.
+        """
+        from filelock import FileLock, Timeout
+
+        try:
+            os.makedirs(self.dir, mode=0o700, exist_ok=True)
+        except OSError as e:
+            raise errors.HostError(f"cannot create lock directory {self.dir}: {e.strerror}") from e
+        for _ in range(1000):
+            # A short poll interval: filelock waits by retrying a non-blocking flock(2), and its
+            # default (50 ms) would dominate concurrent operations on one container.
+            lock = FileLock(self.path, timeout=self.timeout, poll_interval=0.002, on_acquired=self._check)
+            try:
+                lock.acquire()
+            except StaleLock:
+                continue
+            except Timeout:
+                raise errors.HostError(f"timed out waiting for the lock {self.path}") from None
+            self._lock = lock
+            return
+        raise errors.HostError(f"cannot take the lock {self.path}: it keeps being replaced")
+
+    def remove(self) -> None:
+        """Unlink the lock file (while holding it): the container is gone."""
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+def container_lock(root: str, cid: str, timeout: float = 120.0) -> ContainerLock:
+    """Return the :class:`ContainerLock` of a container (not yet acquired). Its fd is
+    close-on-exec and the init closes every inherited fd anyway: it never reaches a container."""
+    return ContainerLock(root, cid, timeout)
 
 
 def encode(state: State) -> bytes:

@@ -367,3 +367,44 @@ def test_state_while_delete_runs(nk, make_bundle):
             assert json.loads(o.stdout)["status"] in ("running", "stopped")
         else:
             assert o.stderr.strip() == f'nk-runtime: container "{cid}" does not exist'
+
+
+def test_lock_files_do_not_pile_up(nk, make_bundle):
+    b = make_bundle(["true"])
+    for i in range(3):
+        r = nk("run", "-b", b, unique_id(f"lockfile{i}"))
+        assert r.returncode == 0, r.stderr
+    nk("start", "no-such-container")
+    r = nk("create", "-b", make_bundle(["no-such-binary"]), unique_id("failed"))
+    assert r.returncode == 1
+    assert sorted(os.listdir(nk.root / ".locks")) == []
+
+
+def test_operations_waiting_on_a_deleted_containers_lock(nk, make_bundle):
+    # Many operations queue on one container's lock while it is deleted and its lock file
+    # removed: each still gets a lock of its own (none acts on a stale file), none crashes.
+    b = make_bundle(SLEEP)
+    cid = unique_id("lockrace")
+    nk.ok("run", "-d", "-b", b, cid)
+    results = []
+
+    def op(args):
+        results.append((args, nk(*args)))
+
+    jobs = [("delete", "--force", cid)] + [("kill", cid, "0")] * 4 + [("create", "-b", b, cid)] * 3
+    threads = [threading.Thread(target=op, args=(a,)) for a in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for args, r in results:
+        assert "Traceback" not in r.stderr and "internal error" not in r.stderr, (args, r.stderr)
+    creates = [r for args, r in results if args[0] == "create"]
+    assert sum(r.returncode == 0 for r in creates) <= 1  # only one create can win the id
+    for r in creates:
+        assert r.returncode == 0 or r.stderr.strip() == f'nk-runtime: container "{cid}" already exists'
+    for args, r in results:
+        if args[0] == "kill":
+            assert r.returncode == 0 or "does not exist" in r.stderr or "not running" in r.stderr, r.stderr
+    nk("delete", "--force", cid)
+    assert sorted(os.listdir(nk.root / ".locks")) == []
