@@ -391,7 +391,7 @@ def test_operations_waiting_on_a_deleted_containers_lock(nk, make_bundle):
     def op(args):
         results.append((args, nk(*args)))
 
-    jobs = [("delete", "--force", cid)] + [("kill", cid, "0")] * 4 + [("create", "-b", b, cid)] * 3
+    jobs = [("delete", "--force", cid)] + [("kill", cid, "SIGCONT")] * 4 + [("create", "-b", b, cid)] * 3
     threads = [threading.Thread(target=op, args=(a,)) for a in jobs]
     for t in threads:
         t.start()
