@@ -408,3 +408,16 @@ def test_operations_waiting_on_a_deleted_containers_lock(nk, make_bundle):
             assert r.returncode == 0 or "does not exist" in r.stderr or "not running" in r.stderr, r.stderr
     nk("delete", "--force", cid)
     assert sorted(os.listdir(nk.root / ".locks")) == []
+
+
+def test_a_16_mib_memory_limit_is_plenty_for_the_init(nk, make_bundle):
+    # The init is forked before the runtime imports anything heavy and only its own pages are
+    # charged to the container: it reaches execve far under a 16 MiB limit.
+    def mutate(c):
+        c["linux"]["namespaces"].append({"type": "cgroup"})
+        c["linux"]["resources"]["memory"] = {"limit": 16 * 1024 * 1024}
+
+    r = nk("run", "-b", make_bundle(["cat", "/sys/fs/cgroup/memory/memory.max_usage_in_bytes"], mutate), unique_id("mem16"))
+    assert r.returncode == 0, r.stderr
+    if r.stdout.strip():  # a v1 memory hierarchy
+        assert int(r.stdout) < 8 * 1024 * 1024
