@@ -124,9 +124,9 @@ def parse_signal(text: str) -> int:
     t = text.strip()
     if t.isdigit():
         n = int(t)
-        if 0 < n < signal.NSIG:
+        if 0 <= n < signal.NSIG:  # 0: only check the process exists, as kill(2) (runc and crun accept it)
             return n
-        raise errors.InvalidArgument(f"signal {text!r}: out of range (1..{signal.NSIG - 1})")
+        raise errors.InvalidArgument(f"signal {text!r}: out of range (0..{signal.NSIG - 1})")
     name = t.upper()
     if not name.startswith("SIG"):
         name = "SIG" + name

@@ -421,3 +421,16 @@ def test_a_16_mib_memory_limit_is_plenty_for_the_init(nk, make_bundle):
     assert r.returncode == 0, r.stderr
     if r.stdout.strip():  # a v1 memory hierarchy
         assert int(r.stdout) < 8 * 1024 * 1024
+
+
+def test_kill_with_signal_0_checks_the_container_is_alive(nk, make_bundle):
+    cid = unique_id("sig0")
+    nk.ok("run", "-d", "-b", make_bundle(SLEEP), cid)
+    assert nk("kill", cid, "0").returncode == 0
+    assert nk.status(cid) == "running"
+    nk.ok("kill", cid, "KILL")
+    nk.wait_status(cid, "stopped")
+    r = nk("kill", cid, "0")
+    assert r.returncode == 1 and "container not running" in r.stderr
+    r = nk("kill", cid, "65")
+    assert r.returncode == 1 and r.stderr.strip() == "nk-runtime: signal '65': out of range (0..64)"
