@@ -724,6 +724,7 @@ def _readonly_paths(paths: list[str]) -> None:
         try:
             sc.mount(p, p, None, sc.MS_BIND | sc.MS_REC, None)
         except FileNotFoundError:
+            sc.record(f"    = ENOENT: {p} does not exist here, skipped")
             continue
         sc.mount(None, p, None, sc.MS_BIND | sc.MS_REMOUNT | sc.MS_RDONLY | sc.MS_REC | _locked_flags(p), None)
 
