@@ -226,7 +226,17 @@ def nk(tmp_path):
     root = tmp_path / "state"
     rt = Runtime(root)
     yield rt
-    ids = sorted(set(rt.ids()) | rt.created)
+    from nano_sandbox import errors as _errors
+    from nano_sandbox.state.store import validate_id
+
+    def _valid(cid):
+        try:
+            validate_id(cid)
+        except _errors.InvalidArgument:
+            return False
+        return True
+
+    ids = sorted(cid for cid in set(rt.ids()) | rt.created if _valid(cid))
     pids = []
     for cid in ids:
         try:

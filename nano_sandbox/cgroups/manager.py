@@ -24,6 +24,14 @@ from nano_sandbox.cgroups.layout import Layout, detect
 PARENT = "/nano-sandbox"
 
 
+def _has_procs(d: str) -> bool:
+    try:
+        with open(d + "/cgroup.procs") as f:
+            return bool(f.read().strip())
+    except OSError:
+        return False
+
+
 def resolve_path(cgroups_path: str | None, cid: str) -> str:
     """Return the container's cgroup as a path from the hierarchy root (always absolute).
 
@@ -133,7 +141,12 @@ class Manager:
                 if cur not in self.created:
                     self.created.append(cur)
             except FileExistsError:
-                pass
+                # A leftover leaf in the runtime's own /nano-sandbox tree (its container's
+                # runtime was killed before it could clean up) is ours: adopt it, so delete
+                # removes it. (If it still holds processes, create refuses to share it.)
+                if (cur == d and ("/" + rel).startswith(PARENT + "/") and cur not in self.created
+                        and not _has_procs(cur)):
+                    self.created.append(cur)
             except FileNotFoundError:
                 raise
             except OSError as e:
@@ -240,6 +253,34 @@ class Manager:
             except OSError:
                 pass
         return sorted(out)
+
+    def busy_leaves(self) -> list[str]:
+        """The container's cgroup directories that exist already and hold processes."""
+        return [d for d in self.paths.values() if _has_procs(d)]
+
+    def planned(self) -> list[str]:
+        """The directories :meth:`create` will count as its own: those that do not exist yet,
+        and leaves in the runtime's own ``/nano-sandbox`` tree (left over by a runtime killed
+        before it cleaned up). Recorded before creating them."""
+        out = []
+        for key, d in self.paths.items():
+            try:
+                mount = self._mountpoint(key)
+            except errors.HostError:
+                continue
+            rel = "/" + d[len(mount):].strip("/")
+            cur = mount
+            for part in rel.strip("/").split("/"):
+                cur = cur + "/" + part
+                if not os.path.isdir(cur) or (cur == d and rel.startswith(PARENT + "/")):
+                    out.append(cur)
+        return out
+
+    def owns_leaves(self) -> bool:
+        """True when this runtime created the container's cgroup directories (rather than the
+        container joining existing ones, which may hold other processes)."""
+        created = set(self.created)
+        return bool(self.paths) and all(d in created for d in self.paths.values())
 
     def apply(self, resources, update: bool = False, current=None) -> None:
         """Write ``resources`` (a ``LinuxResources``) into the cgroup files (see

@@ -67,8 +67,10 @@ def run(g, argv: list[str]) -> int:
     try:
         ops.start(g, a.id)
     except errors.NkError:
-        _reap(pid)
+        # The init may still wait on its exec fifo (start refused): delete it first, then reap.
         _cleanup(g, a.id, a.keep)
+        if not a.keep:
+            _reap(pid)
         raise
     if master is not None:
         from nano_sandbox.process.tty import proxy

@@ -151,14 +151,32 @@ def spawn_init(c) -> None:
 
 def join_cgroup(c) -> None:
     """Create the container's cgroups and move stage 1 of the init into them (the limits come
-    later, :func:`set_cgroup_limits`)."""
+    later, :func:`set_cgroup_limits`).
+
+    The directories are recorded in state.json *before* they are made: if this runtime dies
+    half way, ``delete --force`` still finds and removes them and whatever runs there.
+
+    Raises:
+        errors.HostError: the container's cgroup already holds processes (another container's:
+            two containers must not share one), or a cgroup cannot be made.
+    """
+    from nano_sandbox.state import store
+
     cg = c.scratch["cgroups"]
+    busy = cg.busy_leaves()
+    if busy:
+        raise errors.HostError(
+            f"linux.cgroupsPath: the cgroup {busy[0]} already holds processes (another container's?): refusing to share it"
+        )
     c.scratch["cgroups_touched"] = True
+    c.state.cgroup_paths = dict(cg.paths)
+    c.state.cgroup_created = cg.planned()
+    store.save(c.root, c.state)
     try:
         cg.create()
     finally:
-        c.state.cgroup_paths = dict(cg.paths)
-        c.state.cgroup_created = list(cg.created)
+        c.state.cgroup_created = list(dict.fromkeys(cg.created))
+        store.save(c.root, c.state)
     cg.add(c.scratch["init"].stage1_pid)
 
 
@@ -306,7 +324,7 @@ def remove_cgroup(c) -> None:
         cg = Manager(c.state.cgroup_paths, c.state.cgroup_created)
     elif c.status == "creating" and not c.scratch.get("cgroups_touched"):
         return  # create failed before making any cgroup
-    if cg.created:
+    if cg.owns_leaves():  # never kill in a cgroup the container only joined
         deadline = time.monotonic() + 5
         while cg.pids() and time.monotonic() < deadline:
             cg.kill_all(signal.SIGKILL)
@@ -521,9 +539,10 @@ def _wait_cgroup_empty(c, timeout: float = 10.0) -> None:
 
 
 def kill_remaining(c) -> None:
-    """SIGKILL whatever is left in the cgroup of a stopped container."""
+    """SIGKILL whatever is left in the cgroup of a stopped container (only in a cgroup this
+    runtime created: a cgroup the container merely joined may hold others' processes)."""
     cg = _manager(c)
-    if cg.pids():
+    if cg.owns_leaves() and cg.pids():
         sc.record("kill(<each pid left in the cgroup>, SIGKILL)")
         cg.kill_all(signal.SIGKILL)
         if cg.frozen():
@@ -542,10 +561,12 @@ def kill_all(c) -> None:
             os.kill(c.state.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    cg.kill_all(signal.SIGKILL)
+    if cg.owns_leaves():  # a joined cgroup may hold others' processes: only the init then
+        cg.kill_all(signal.SIGKILL)
     if cg.frozen():
         cg.thaw()
-    _wait_cgroup_empty(c)
+    if cg.owns_leaves():
+        _wait_cgroup_empty(c)
     deadline = time.monotonic() + 10
     while store.init_alive(c.state) and time.monotonic() < deadline:
         time.sleep(0.002)

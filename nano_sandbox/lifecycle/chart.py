@@ -43,9 +43,10 @@ class ActionDef(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class GuardDef(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """A guard (condition) and its explanation."""
+    """A guard (condition), its explanation, and the reason given when it refuses."""
 
     explain: str
+    refuse: str = ""
 
 
 class Chart(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -181,7 +181,7 @@ def fire(container: Container, trigger: str, verb: str | None = None, **kwargs: 
             container.journal.entry("transition", f"{trigger}: {before} -> {container.status}", t0, time.monotonic_ns() - t0, err)  # type: ignore[attr-defined]
     if not ok:
         guard = next((t.guard for t in chart.transitions_for(trigger) if before in t.source), None)
-        reason = chart.guards[guard].explain if guard else "a guard refused"
+        reason = (chart.guards[guard].refuse or chart.guards[guard].explain) if guard else "a guard refused"
         raise errors.NkError(f'cannot {v} container "{container.id}": {reason}')
     if container.state is not None and before != container.status:  # type: ignore[attr-defined]
         container.state.previous_status = before

@@ -257,6 +257,26 @@ def list_ids(root: str) -> list[str]:
     return sorted(n for n in names if not n.startswith(".") and os.path.isfile(os.path.join(root, n, STATE_FILE)))
 
 
+def lock_held(root: str, cid: str) -> bool:
+    """True when some process holds the container's lock (a probe with flock(2) LOCK_NB on the
+    lock file; taking it for an instant is harmless: lockers retry)."""
+    import fcntl
+
+    try:
+        fd = os.open(lock_path(root, cid), os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False
+
+
 # --- kernel facts ------------------------------------------------------------------------------------
 def proc_stat(pid: int) -> tuple[str, int] | None:
     """Return ``(state letter, start time in clock ticks)`` of ``pid`` from /proc/<pid>/stat, or
@@ -315,6 +335,8 @@ def derive_status(root: str, state: State) -> str:
     if state.status == "creating":
         if state.pid and not init_alive(state):
             return "stopped"
+        if not lock_held(root, state.id):
+            return "stopped"  # the create that made it died half way: nothing will finish it
         return "creating"
     if not init_alive(state):
         return "stopped"

@@ -196,7 +196,7 @@ def test_config_without_process_creates_but_does_not_start(nk, make_bundle):
     assert nk.status(cid) == "created"
     r = nk("start", cid)
     assert r.returncode == 1
-    assert r.stderr.strip() == f'nk-runtime: cannot start container "{cid}": The config has a `process` to run (runtime-spec: `start` fails when `process` is absent).'
+    assert r.stderr.strip() == f'nk-runtime: cannot start container "{cid}": the config has no process to run (runtime-spec: start fails when process is absent)'
     nk.ok("delete", "--force", cid)
 
 
@@ -434,3 +434,53 @@ def test_kill_with_signal_0_checks_the_container_is_alive(nk, make_bundle):
     assert r.returncode == 1 and "container not running" in r.stderr
     r = nk("kill", cid, "65")
     assert r.returncode == 1 and r.stderr.strip() == "nk-runtime: signal '65': out of range (0..64)"
+
+
+def test_run_without_process_fails_and_cleans_up(nk, make_bundle):
+    cid = unique_id("runnoproc")
+    r = nk("run", "-b", make_bundle(mutate=lambda c: c.pop("process")), cid, timeout=30)
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[0] == "nk-runtime: warning: process: not set; the container can be created but not started"
+    assert r.stderr.splitlines()[-1] == f'nk-runtime: cannot start container "{cid}": the config has no process to run (runtime-spec: start fails when process is absent)'
+    assert not (nk.root / cid).exists() and cgroup_dirs_of(cid) == []
+
+
+def test_a_cgroup_in_use_is_not_shared(nk, make_bundle, tmp_path):
+    from conftest import Runtime
+
+    b = make_bundle(SLEEP)
+    cid = unique_id("shared")
+    nk.ok("run", "-d", "-b", b, cid)
+    other = Runtime(tmp_path / "other-root")
+    r = other("create", "-b", b, cid)  # same id, another root: the same default cgroup
+    try:
+        assert r.returncode == 1
+        assert "already holds processes" in r.stderr and "refusing to share it" in r.stderr
+        assert nk.status(cid) == "running"  # untouched
+        assert not (other.root / cid).exists()
+    finally:
+        other("delete", "--force", cid)
+    assert nk.status(cid) == "running"
+
+
+def test_a_create_killed_half_way_is_cleaned_up_by_delete(nk, make_bundle):
+    import subprocess
+
+    cid = unique_id("killed")
+    # A preserve-fds count that makes the init take a moment, so the runtime can be killed mid-way.
+    p = subprocess.Popen([*nk.binary, "--root", str(nk.root), "create", "-b", str(make_bundle(SLEEP)), cid],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nk.created.add(cid)
+    deadline = time.monotonic() + 10
+    while not cgroup_dirs_of(cid) and time.monotonic() < deadline:
+        time.sleep(0.001)
+    p.kill()
+    p.wait()
+    r = nk("state", cid)
+    if r.returncode == 0:
+        assert json.loads(r.stdout)["status"] in ("stopped", "created")
+    nk.ok("delete", "--force", cid)
+    deadline = time.monotonic() + 5
+    while cgroup_dirs_of(cid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cgroup_dirs_of(cid) == []

@@ -115,7 +115,7 @@ def test_a_guard_refuses_start_without_process():
     c = attach(Container("web", "/x"), "created", m)
     with pytest.raises(errors.NkError) as e:
         fire(c, "start")
-    assert str(e.value) == 'cannot start container "web": The config has a `process` to run (runtime-spec: `start` fails when `process` is absent).'
+    assert str(e.value) == 'cannot start container "web": the config has no process to run (runtime-spec: start fails when process is absent)'
     assert c.status == "created"
 
 
