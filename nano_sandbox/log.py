@@ -80,17 +80,25 @@ class Logger:
         extra = "".join(f" {k}={_json_str(str(v))}" for k, v in fields.items())
         return f"time={_json_str(ts)} level={level} msg={_json_str(msg)}{extra}\n"
 
+    def open(self) -> None:
+        """Open the ``--log`` file now (runc refuses to run when it cannot).
+
+        Raises:
+            OSError: the file cannot be opened for appending.
+        """
+        if self.path is not None and self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
     def _write_file(self, line: str) -> None:
         if self.path is None:
             return
-        if self._fd is None:
-            try:
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            except OSError as e:
-                self.path = None
-                sys.stderr.write(f"nk-runtime: cannot open log file: {e}\n")
-                return
-        os.write(self._fd, line.encode())
+        try:
+            self.open()
+            os.write(self._fd, line.encode())
+        except OSError as e:
+            # A log that cannot be written (a full disk, /dev/full) must not break the operation.
+            sys.stderr.write(f"nk-runtime: warning: cannot write to the log {self.path}: {e.strerror}\n")
+            self.path = None
 
     def log(self, level: str, msg: str, **fields: object) -> None:
         """Log ``msg`` at ``level`` (debug, info, warning, error)."""

@@ -183,7 +183,11 @@ class Runtime:
 
 
 def cgroup_dirs_of(cid: str) -> list[str]:
-    """Every cgroup directory named ``cid`` under a ``nano-sandbox`` parent on this host."""
+    """Every cgroup directory of ``cid`` (by its file-system name) under a ``nano-sandbox``
+    parent on this host."""
+    from nano_sandbox.state.store import fs_name
+
+    cid = fs_name(cid)
     out = []
     base = Path("/sys/fs/cgroup")
     candidates = [base] + [p for p in base.iterdir() if p.is_dir()] if base.exists() else []
@@ -205,10 +209,12 @@ def process_alive(pid: int) -> bool:
 
 def leftovers(root: Path, ids: list[str], pids: list[int], tmp: Path) -> list[str]:
     """What containers of a test left behind on the host."""
+    from nano_sandbox.state.store import state_dir
+
     problems = []
     for cid in ids:
-        if (root / cid).exists():
-            problems.append(f"state dir {root / cid}")
+        if os.path.exists(state_dir(str(root), cid)):
+            problems.append(f"state dir {state_dir(str(root), cid)}")
         problems += [f"cgroup {d}" for d in cgroup_dirs_of(cid)]
     for pid in pids:
         if process_alive(pid):
@@ -236,15 +242,18 @@ def nk(tmp_path):
             return False
         return True
 
+    from nano_sandbox.state.store import state_dir
+
     ids = sorted(cid for cid in set(rt.ids()) | rt.created if _valid(cid))
     pids = []
     for cid in ids:
+        d = state_dir(str(root), cid)
         try:
-            with open(root / cid / "state.json") as f:
+            with open(os.path.join(d, "state.json")) as f:
                 pids.append(json.load(f).get("pid", 0))
         except (OSError, ValueError):
             pass
-        if (root / cid).exists():
+        if os.path.exists(d):
             rt("delete", "--force", cid)
     deadline = time.monotonic() + 5
     while True:

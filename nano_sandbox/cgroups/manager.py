@@ -42,7 +42,9 @@ def resolve_path(cgroups_path: str | None, cid: str) -> str:
             is not supported), or a path with ``..`` components.
     """
     if not cgroups_path:
-        return f"{PARENT}/{cid}"
+        from nano_sandbox.state.store import fs_name
+
+        return f"{PARENT}/{fs_name(cid)}"
     if ":" in cgroups_path and not cgroups_path.startswith("/"):
         raise errors.ConfigError(
             "linux.cgroupsPath",

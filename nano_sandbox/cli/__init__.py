@@ -165,6 +165,8 @@ def parse_globals(argv: list[str]) -> tuple[GlobalOptions, str | None, list[str]
                 value = argv[i + 1]
                 i += 1
             if name == "--root":
+                if not value:
+                    raise errors.InvalidArgument("--root: must not be empty")
                 g.root = os.path.abspath(value)
             elif name == "--log":
                 g.log_path = value
@@ -194,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     g.log = log.Logger(g.log_path, g.log_format, g.debug)
     log.set_logger(g.log)
+    try:
+        g.log.open()
+    except OSError as e:
+        sys.stderr.write(f"nk-runtime: --log {g.log_path}: {e.strerror}\n")
+        return 1
     if verb in (None, "help"):
         sys.stdout.write(USAGE)
         return 0 if verb == "help" else 2

@@ -109,6 +109,23 @@ class Simple:
 ID = ("id", "CONTAINER_ID", "the container id", REQUIRED)
 
 
+def check_preserve_fds(n: int) -> int:
+    """Check ``--preserve-fds N``: fds 3..3+N-1 must fit under the open-files limit (runc reads
+    them with a loop bounded the same way).
+
+    Raises:
+        errors.InvalidArgument: negative, or beyond RLIMIT_NOFILE.
+    """
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if n < 0:
+        raise errors.InvalidArgument("--preserve-fds: must not be negative")
+    if soft != resource.RLIM_INFINITY and 3 + n + 2 > soft:
+        raise errors.InvalidArgument(f"--preserve-fds {n}: fds 3..{2 + n} exceed this process's open-files limit ({soft})")
+    return n
+
+
 def add_id(p) -> None:
     p.add_argument("id", metavar="CONTAINER_ID", help="the container id")
 
@@ -122,7 +139,7 @@ def parse_signal(text: str) -> int:
     import signal
 
     t = text.strip()
-    if t.isdigit():
+    if t.isascii() and t.isdigit():
         n = int(t)
         if 0 <= n < signal.NSIG:  # 0: only check the process exists, as kill(2) (runc and crun accept it)
             return n
@@ -137,7 +154,10 @@ def parse_signal(text: str) -> int:
             off = int(rest) if rest else 0
         except ValueError:
             raise errors.InvalidArgument(f"signal {text!r}: unknown signal") from None
-        return int(base) + off
+        n = int(base) + off
+        if not int(signal.SIGRTMIN) <= n <= int(signal.SIGRTMAX):
+            raise errors.InvalidArgument(f"signal {text!r}: out of range (SIGRTMIN..SIGRTMAX is {int(signal.SIGRTMIN)}..{int(signal.SIGRTMAX)})")
+        return n
     try:
         return int(getattr(signal.Signals, name))
     except AttributeError:

@@ -20,10 +20,7 @@ def add_create_flags(p) -> None:
 def options_from(a):
     from nano_sandbox.lifecycle.ops import Options
 
-    if a.preserve_fds < 0:
-        from nano_sandbox import errors
-
-        raise errors.InvalidArgument("--preserve-fds: must not be negative")
+    _args.check_preserve_fds(a.preserve_fds)
     return Options(bundle=a.bundle, pid_file=a.pid_file, console_socket=a.console_socket, no_pivot=a.no_pivot,
                    no_new_keyring=a.no_new_keyring, preserve_fds=a.preserve_fds)
 

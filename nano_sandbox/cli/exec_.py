@@ -19,6 +19,33 @@ from nano_sandbox.cli import _args
 EXIT_RUNTIME_FAILURE = 255
 
 
+def _write_pid_file(path: str, pid: int) -> None:
+    """Write ``pid`` to ``path`` (decimal, no newline; a temporary file renamed into place). If
+    that fails the process is killed, as runc does: nobody could track it.
+
+    Raises:
+        errors.HostError: naming the path.
+    """
+    from nano_sandbox import errors
+
+    tmp = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.rename(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        raise errors.HostError(f"--pid-file {path}: {e.strerror} (the process was killed)") from e
+
+
 def run(g, argv: list[str]) -> int:
     p = _args.parser("exec", "Run a new process inside a container.")
     p.add_argument("--process", "-p", help="an OCI process JSON file (- for stdin); replaces ARGS")
@@ -51,14 +78,10 @@ def run(g, argv: list[str]) -> int:
                        env=a.env, user=a.user, additional_gids=a.additional_gids, caps=a.caps, no_new_privs=a.no_new_privs,
                        preserve_fds=a.preserve_fds, process_label=a.process_label, apparmor=a.apparmor, args=a.args)
     try:
-        if a.preserve_fds < 0:
-            raise errors.InvalidArgument("--preserve-fds: must not be negative")
+        _args.check_preserve_fds(a.preserve_fds)
         pid, master = ops.exec_(g, a.id, opts)
         if a.pid_file:
-            tmp = f"{a.pid_file}.{os.getpid()}.tmp"
-            with open(tmp, "w") as f:
-                f.write(str(pid))
-            os.rename(tmp, a.pid_file)
+            _write_pid_file(a.pid_file, pid)
     except errors.NkError as e:
         g.log.error(str(e))
         return EXIT_RUNTIME_FAILURE

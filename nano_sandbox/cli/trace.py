@@ -59,6 +59,9 @@ def state_dir_of(root: str, cid: str) -> str:
     from nano_sandbox.state import store
 
     store.validate_id(cid)
+    d = store.state_dir(cid=cid, root=root)  # a long id maps to a shortened name
+    if os.path.isfile(os.path.join(d, "state.json")):
+        return d
     raise errors.ContainerNotFound(cid)
 
 

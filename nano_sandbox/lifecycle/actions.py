@@ -33,6 +33,7 @@ def validate_bundle(c) -> None:
     from nano_sandbox.cgroups.manager import Manager
     from nano_sandbox.process import plan as planmod
     from nano_sandbox.spec import validate
+    from nano_sandbox.state import store
 
     o = c.opts
     bundle = os.path.abspath(o.bundle)
@@ -55,7 +56,7 @@ def validate_bundle(c) -> None:
         raise errors.ConfigError("process.terminal", "is true but no --console-socket was given to receive the terminal")
     cg = Manager.for_container(c.id, spec.linux.cgroups_path if spec.linux is not None else None, layout)
     plan = planmod.build(
-        spec, cid=c.id, bundle=bundle, state_dir=os.path.join(c.root, c.id), cgroup_paths=cg.paths, layout=layout,
+        spec, cid=c.id, bundle=bundle, state_dir=store.state_dir(c.root, c.id), cgroup_paths=cg.paths, layout=layout,
         no_pivot=o.no_pivot, no_new_keyring=o.no_new_keyring, preserve_fds=o.preserve_fds, explain=c.narrator is not None,
     )
     plan.console_socket = o.console_socket
@@ -277,6 +278,10 @@ def write_pid_file(c) -> None:
             f.write(str(c.state.pid))
         os.rename(tmp, path)
     except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
         raise errors.HostError(f"--pid-file {path}: {e.strerror}") from e
     c.scratch["pid_file_written"] = path
 
@@ -338,7 +343,9 @@ def remove_state_dir(c) -> None:
 
     if c.status == "creating" and not c.scratch.get("made_state_dir"):
         return
-    d = os.path.join(c.root, c.id)
+    from nano_sandbox.state import store
+
+    d = store.state_dir(c.root, c.id)
     sc.record(f'rmdir -r "{d}"')
     shutil.rmtree(d, ignore_errors=True)
     if c.journal is not None:
@@ -375,7 +382,7 @@ def release_exec_fifo(c) -> None:
 
     from nano_sandbox.state import store
 
-    fifo = os.path.join(c.root, c.id, store.FIFO_NAME)
+    fifo = os.path.join(store.state_dir(c.root, c.id), store.FIFO_NAME)
     sc.record(f'open("{fifo}", O_RDONLY|O_NONBLOCK)')
     try:
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)

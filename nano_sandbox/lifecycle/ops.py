@@ -150,8 +150,16 @@ def delete(g, cid: str, force: bool = False) -> None:
         except errors.ContainerNotFound:
             held.gone()
             if force:
+                _remove_broken(g.root, cid)  # a state dir without state.json: a create that died
                 return
             raise
+        except errors.HostError as e:  # state.json unreadable or corrupt
+            if not force:
+                raise
+            log.get().warning(f"{e}: removing the state directory; its cgroups and processes, if any, are not known")
+            _remove_broken(g.root, cid)
+            held.gone()
+            return
         if c.status == "stopped":
             fire(c, "delete")
         elif force:
@@ -168,6 +176,14 @@ def exec_(g, cid: str, opts: Options) -> tuple[int, int | None]:
         c = load_locked(g, g.root, cid, opts)
         fire(c, "exec")
         return c.scratch["exec_pid"], c.scratch.get("exec_master")
+
+
+def _remove_broken(root: str, cid: str) -> None:
+    import shutil
+
+    d = store.state_dir(root, cid)
+    if os.path.isdir(d):
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def pause(g, cid: str) -> None:

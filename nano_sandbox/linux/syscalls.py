@@ -359,6 +359,20 @@ def join_session_keyring(name: str | None = None) -> None:
 MADV_DONTNEED = 4
 
 
+def set_proctitle(title: str) -> None:
+    """Make this process show as ``title`` in /proc/<pid>/cmdline and comm (prctl PR_SET_NAME):
+    the argv area the kernel points at (``arg_start``..``arg_end``, fields 48-49 of
+    /proc/self/stat) is overwritten in place, as setproctitle does. The container's init would
+    otherwise show the runtime's whole command line, host paths included, to the container."""
+    with open("/proc/self/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    start, end = int(fields[45]), int(fields[46])  # stat fields 48, 49 (fields[0] is field 3)
+    data = title.encode()[: max(0, end - start - 1)]
+    ctypes.memset(start, 0, end - start)
+    ctypes.memmove(start, data, len(data))
+    _libc.prctl(ctypes.c_int(PR_SET_NAME), ctypes.c_char_p(title.encode()[:15]), 0, 0, 0)
+
+
 def madvise(addr: int, length: int, advice: int) -> bool:
     """madvise(2) on ``[addr, addr+length)``; returns False (errno ignored) when refused."""
     return _libc.madvise(ctypes.c_void_p(addr), ctypes.c_size_t(length), ctypes.c_int(advice)) == 0

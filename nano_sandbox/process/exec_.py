@@ -62,15 +62,21 @@ def process_from_options(o, config_process):
     if o.cwd:
         proc = msgspec.structs.replace(proc, cwd=o.cwd)
     if o.env:
+        for e in o.env:
+            if "=" not in e or e.startswith("="):
+                raise errors.InvalidArgument(f"--env {e!r}: expected KEY=VALUE")
         proc = msgspec.structs.replace(proc, env=list(proc.env or []) + list(o.env))
     if o.user:
         uid_s, _, gid_s = o.user.partition(":")
         try:
-            uid, gid = int(uid_s), int(gid_s) if gid_s else 0
+            uid, gid = _id_value(uid_s), _id_value(gid_s) if gid_s else 0
         except ValueError:
-            raise errors.InvalidArgument(f"--user {o.user!r}: expected UID[:GID] as numbers") from None
+            raise errors.InvalidArgument(f"--user {o.user!r}: expected UID[:GID], numbers from 0 to 4294967294") from None
         user = msgspec.structs.replace(proc.user, uid=uid, gid=gid) if proc.user is not None else C.User(uid=uid, gid=gid)
         proc = msgspec.structs.replace(proc, user=user)
+    for g in o.additional_gids or []:
+        if not 0 <= g <= 4294967294:
+            raise errors.InvalidArgument(f"--additional-gids {g}: expected a number from 0 to 4294967294")
     if o.additional_gids:
         user = proc.user or C.User(uid=0, gid=0)
         proc = msgspec.structs.replace(proc, user=msgspec.structs.replace(user, additional_gids=list(user.additional_gids or []) + list(o.additional_gids)))
@@ -91,6 +97,14 @@ def process_from_options(o, config_process):
     if o.process_label:
         proc = msgspec.structs.replace(proc, selinux_label=o.process_label)
     return proc
+
+
+def _id_value(text: str) -> int:
+    """A uid or gid from the command line: 0 to 4294967294 ((uid_t)-1 means "unchanged")."""
+    n = int(text)
+    if not text.strip().isdigit() or not 0 <= n <= 4294967294:
+        raise ValueError(text)
+    return n
 
 
 def run_exec(c) -> None:

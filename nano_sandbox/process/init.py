@@ -110,11 +110,21 @@ class Steps:
         return result
 
 
-def _fail(chan: Channel, e: BaseException) -> None:
+def _describe_error(e: BaseException) -> tuple[str, int, str]:
+    """``(step, errno, message)`` for any exception: one clear line, never a Python repr when
+    the error has words of its own (an OSError's strerror, a runtime error's message)."""
     if isinstance(e, StepError):
-        fields = (e.step, e.err, e.message)
-    else:
-        fields = ("init", 0, f"{type(e).__name__}: {e}")
+        return e.step, e.err, e.message
+    if isinstance(e, OSError) and e.strerror:
+        where = f" ({e.filename})" if e.filename else ""
+        return "init", e.errno or 0, f"{e.strerror}{where}"
+    if isinstance(e, hooksmod.HookError):
+        return "hook", 0, str(e)
+    return "init", 0, f"{type(e).__name__}: {e}"
+
+
+def _fail(chan: Channel, e: BaseException) -> None:
+    fields = _describe_error(e)
     try:
         chan.send("Fail", *fields)
     except OSError:
@@ -165,6 +175,7 @@ def child_main(sync_fd: int, plan=None, entry: str = "init") -> None:
     """
     console_fd = None
     try:
+        sc.set_proctitle("nk-runtime init")
         if plan is None:
             import _socket
             import marshal
@@ -263,7 +274,14 @@ def _fork_and_report(chan: Channel, name: str, child) -> None:
     step (``name`` formatted with the pid) and the child's host pid (``Pid``). A new pid or time
     namespace applies only to children: this fork is what puts the process in them."""
     t0 = time.monotonic_ns()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as e:
+        if e.errno == errnomod.EAGAIN:
+            raise StepError("fork", e.errno, "cannot fork in the container: its pids limit is reached") from e
+        if e.errno == errnomod.ENOMEM:
+            raise StepError("fork", e.errno, "cannot fork in the container's pid namespace: its init has exited") from e
+        raise
     if pid == 0:
         if sc.RECORDER is not None:
             sc.RECORDER.take()
@@ -386,7 +404,8 @@ def stage2(plan, chan: Channel, steps: Steps) -> None:
     except StepError as e:
         _fifo_fail(fifo, e.message if e.message.startswith(e.step + ":") else f"{e.step}: {e.message}")
     except BaseException as e:  # noqa: BLE001
-        _fifo_fail(fifo, f"{type(e).__name__}: {e}")
+        step, _err, message = _describe_error(e)
+        _fifo_fail(fifo, message if step in ("init", "hook") else f"{step}: {message}")
 
 
 def _console(plan, p) -> None:
@@ -953,10 +972,13 @@ def exec_process(p) -> None:
     _refuse_runtime_binary(path, p.args[0])
     if p.personality is not None:
         sc.personality(p.personality)
-    if p.scheduler is not None:
-        _scheduler(p.scheduler)
-    if p.io_priority is not None:
-        _ioprio(p.io_priority)
+    for what, value, apply in (("process.scheduler", p.scheduler, _scheduler), ("process.ioPriority", p.io_priority, _ioprio)):
+        if value is None:
+            continue
+        try:
+            apply(value)
+        except OSError as e:
+            raise StepError(what, e.errno or 0, f"{what}: {e.strerror}") from e
     if p.seccomp_bpf is not None and not p.no_new_privs:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it before dropping it.
         sc.seccomp_filter(p.seccomp_bpf, p.seccomp_flags)

@@ -180,6 +180,8 @@ def _decode(data: bytes | str, typ: type, source: str):
         raise _from_validation(str(e), data, typ, source) from None
     except msgspec.DecodeError as e:
         raise _from_malformed(str(e), data, source) from None
+    except RecursionError:
+        raise ConfigError("", "invalid JSON: nested too deeply", source) from None
     # msgspec cannot bound ints above int64, and decodes larger literals as Python ints: a uint64
     # can only overflow when the text holds a run of 20+ digits (2**64-1 has 20).
     raw = data.encode() if isinstance(data, str) else bytes(data)

@@ -107,14 +107,25 @@ def validate_id(cid: str) -> None:
         )
 
 
+def fs_name(cid: str) -> str:
+    """The name a container id takes in the file system (state directory, lock file, default
+    cgroup): the id itself, or for ids longer than 200 characters (ids may have 1024, names at
+    most 255 bytes: NAME_MAX) its first 150 characters and a SHA-256 digest of the whole."""
+    if len(cid) <= 200:
+        return cid
+    import hashlib
+
+    return cid[:150] + "-" + hashlib.sha256(cid.encode()).hexdigest()[:40]
+
+
 def state_dir(root: str, cid: str) -> str:
-    """Return ``<root>/<cid>`` (the id must already be valid)."""
-    return os.path.join(root, cid)
+    """Return ``<root>/<fs_name(cid)>`` (the id must already be valid)."""
+    return os.path.join(root, fs_name(cid))
 
 
 def lock_path(root: str, cid: str) -> str:
-    """Return the path of the container's lock file, ``<root>/.locks/<cid>.lock``."""
-    return os.path.join(root, LOCK_DIR, cid + ".lock")
+    """Return the path of the container's lock file, ``<root>/.locks/<fs_name(cid)>.lock``."""
+    return os.path.join(root, LOCK_DIR, fs_name(cid) + ".lock")
 
 
 class StaleLock(Exception):
@@ -232,7 +243,7 @@ def load(root: str, cid: str) -> State:
         errors.ContainerNotFound: no such container (no state dir or no state.json).
         errors.HostError: state.json is unreadable or corrupt.
     """
-    path = os.path.join(root, cid, STATE_FILE)
+    path = os.path.join(state_dir(root, cid), STATE_FILE)
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -254,6 +265,8 @@ def list_ids(root: str) -> list[str]:
         names = os.listdir(root)
     except FileNotFoundError:
         return []
+    except OSError as e:
+        raise errors.HostError(f"--root {root}: {e.strerror}") from e
     return sorted(n for n in names if not n.startswith(".") and os.path.isfile(os.path.join(root, n, STATE_FILE)))
 
 
@@ -340,7 +353,7 @@ def derive_status(root: str, state: State) -> str:
         return "creating"
     if not init_alive(state):
         return "stopped"
-    if os.path.exists(os.path.join(root, state.id, FIFO_NAME)):
+    if os.path.exists(os.path.join(state_dir(root, state.id), FIFO_NAME)):
         return "created"
     if is_frozen(state):
         return "paused"
