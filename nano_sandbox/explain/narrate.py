@@ -61,6 +61,7 @@ class Narrator:
             color = self.stream.isatty() and not os.environ.get("NO_COLOR")
         self.color = color
         self.n = 0
+        self.substeps = 0
         self.current: str | None = None
         self.transition_name = ""
 
@@ -83,10 +84,20 @@ class Narrator:
         self.stream.write(self._c("1;35", f"\n== {trigger}: {arrow}") + "\n")
         self.stream.flush()
 
+    def transition_done(self, trigger: str, dt_ns: int, err: BaseException | None) -> None:
+        """A transition ended: its total time (all its actions, and the machine's own work)."""
+        if self.fmt == "json":
+            self._json(explain="transition-done", trigger=trigger, ms=round(dt_ns / 1e6, 3), ok=err is None)
+            return
+        verdict = "done" if err is None else "failed"
+        self.stream.write(self._c("1;35", f"== {trigger} {verdict} in {_ms(dt_ns)}") + "\n")
+        self.stream.flush()
+
     def action_start(self, name: str, explain: str) -> None:
         """A kernel action begins: print its number, name and explanation."""
         self.n += 1
         self.current = name
+        self.substeps = 0
         if self.fmt == "json":
             return
         head = self._c("1;36", f"[{self.n}] {name}")
@@ -94,12 +105,16 @@ class Narrator:
         self.stream.write(f"{head}\n{self._c('2', body)}\n")
         self.stream.flush()
 
-    def substep(self, step) -> None:
-        """A step the container init reported (a :class:`~nano_sandbox.process.messages.Step`)."""
+    def substep(self, step, where: str = "init") -> None:
+        """A step the container's init (or an exec'd process: ``where``) reported, a
+        :class:`~nano_sandbox.process.messages.Step`. It ran in that process, in parallel with
+        the runtime, which only waited for it."""
+        self.substeps += 1
         if self.fmt == "json":
-            self._json(explain="init-step", action=self.current, step=step.name, calls=step.calls, ms=round(step.ns / 1e6, 3))
+            self._json(explain="init-step", action=self.current, process=where, step=step.name, calls=step.calls,
+                       ms=round(step.ns / 1e6, 3))
             return
-        self.stream.write(f"    {self._c('33', '•')} in init: {step.name}  {self._c('2', _ms(step.ns))}\n")
+        self.stream.write(f"    {self._c('33', '•')} in {where}: {step.name}  {self._c('2', _ms(step.ns))}\n")
         for call in step.calls:
             self.stream.write(f"        {self._c('32', call)}\n")
         self.stream.flush()
@@ -112,7 +127,10 @@ class Narrator:
             return
         for call in calls:
             self.stream.write(f"    {self._c('32', call)}\n")
-        if err is None:
+        if err is None and self.substeps:
+            # The init worked in parallel; this is how long the runtime itself took or waited.
+            self.stream.write(f"    {self._c('32', '✓')} {_ms(dt_ns)} in the runtime (the steps above ran in the container's process)\n")
+        elif err is None:
             self.stream.write(f"    {self._c('32', '✓')} {_ms(dt_ns)}\n")
         else:
             self.stream.write(f"    {self._c('31', '✗ ' + str(err))} ({_ms(dt_ns)})\n")

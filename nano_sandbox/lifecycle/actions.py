@@ -346,7 +346,7 @@ def remove_state_dir(c) -> None:
     from nano_sandbox.state import store
 
     d = store.state_dir(c.root, c.id)
-    sc.record(f'rmdir -r "{d}"')
+    sc.record(f'unlink and rmdir every entry of "{d}", then rmdir("{d}")')
     shutil.rmtree(d, ignore_errors=True)
     if c.journal is not None:
         c.journal.detach()

@@ -177,6 +177,8 @@ def fire(container: Container, trigger: str, verb: str | None = None, **kwargs: 
         err = e
         raise
     finally:
+        if container.narrator is not None:
+            container.narrator.transition_done(trigger, time.monotonic_ns() - t0, err)
         if container.journal is not None:
             container.journal.entry("transition", f"{trigger}: {before} -> {container.status}", t0, time.monotonic_ns() - t0, err)  # type: ignore[attr-defined]
     if not ok:

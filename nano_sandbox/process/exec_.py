@@ -168,7 +168,8 @@ def run_exec(c) -> None:
 
     h = InitHandle("exec")
     if c.narrator is not None:
-        h.on_step = c.narrator.substep
+        narrator = c.narrator
+        h.on_step = lambda step: narrator.substep(step, "exec process")
     from nano_sandbox.cgroups.manager import Manager
     try:
         h.spawn(xp, console_fd=console_fd, entry="exec")

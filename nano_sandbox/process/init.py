@@ -500,10 +500,17 @@ def _target(plan, dest: str) -> str:
 
 
 def _mkdir_p(path: str, mode: int = 0o755) -> None:
+    """mkdir(2) every missing component of ``path``."""
     if os.path.isdir(path):
         return
-    sc.record(f'mkdir -p "{path}"')
-    os.makedirs(path, mode=mode, exist_ok=True)
+    parent = os.path.dirname(path)
+    if parent != path:
+        _mkdir_p(parent, mode)
+    sc.record(f'mkdir("{path}", {mode:04o})')
+    try:
+        os.mkdir(path, mode)
+    except FileExistsError:
+        pass
 
 
 def _make_mountpoint(target: str, file: bool) -> None:
