@@ -111,7 +111,8 @@ _OPERATORS: dict[str, int] = {
 }
 
 # --- architectures: the spec's list (libseccomp v2.5.0) plus those libseccomp 2.6 added ----------
-_KNOWN_ARCHS: tuple[str, ...] = (
+#: Every architecture name runtime-spec and libseccomp know (the config model decodes against it).
+KNOWN_ARCHS: tuple[str, ...] = (
     "SCMP_ARCH_X86",
     "SCMP_ARCH_X86_64",
     "SCMP_ARCH_X32",
@@ -754,7 +755,7 @@ def supported_archs() -> list[str]:
         lib = _library()
     except OSError:
         return []
-    return [a for a in _KNOWN_ARCHS if lib.arch_resolve_name(_parse_arch(a, "").encode()) != 0]
+    return [a for a in KNOWN_ARCHS if lib.arch_resolve_name(_parse_arch(a, "").encode()) != 0]
 
 
 def supported_flags() -> list[str]:

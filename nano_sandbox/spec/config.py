@@ -38,6 +38,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, field
 
+from nano_sandbox.linux.seccomp import KNOWN_ARCHS
+
 # -- integer types of schema/defs.json ---------------------------------------------------------
 
 Int32 = Annotated[int, Meta(ge=-(2**31), le=2**31 - 1)]
@@ -75,31 +77,7 @@ SECCOMP_OPERATORS = (
     "SCMP_CMP_GT",
     "SCMP_CMP_MASKED_EQ",
 )
-SECCOMP_ARCHES = (
-    "SCMP_ARCH_X86",
-    "SCMP_ARCH_X86_64",
-    "SCMP_ARCH_X32",
-    "SCMP_ARCH_ARM",
-    "SCMP_ARCH_AARCH64",
-    "SCMP_ARCH_LOONGARCH64",
-    "SCMP_ARCH_M68K",
-    "SCMP_ARCH_MIPS",
-    "SCMP_ARCH_MIPS64",
-    "SCMP_ARCH_MIPS64N32",
-    "SCMP_ARCH_MIPSEL",
-    "SCMP_ARCH_MIPSEL64",
-    "SCMP_ARCH_MIPSEL64N32",
-    "SCMP_ARCH_PPC",
-    "SCMP_ARCH_PPC64",
-    "SCMP_ARCH_PPC64LE",
-    "SCMP_ARCH_S390",
-    "SCMP_ARCH_S390X",
-    "SCMP_ARCH_SH",
-    "SCMP_ARCH_SHEB",
-    "SCMP_ARCH_PARISC",
-    "SCMP_ARCH_PARISC64",
-    "SCMP_ARCH_RISCV64",
-)
+SECCOMP_ARCHES = KNOWN_ARCHS  # one list, with the seccomp layer that resolves them
 SECCOMP_FLAGS = (
     "SECCOMP_FILTER_FLAG_TSYNC",
     "SECCOMP_FILTER_FLAG_LOG",
