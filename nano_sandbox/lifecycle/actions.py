@@ -60,6 +60,8 @@ def validate_bundle(c) -> None:
         no_pivot=o.no_pivot, no_new_keyring=o.no_new_keyring, preserve_fds=o.preserve_fds, explain=c.narrator is not None,
     )
     plan.console_socket = o.console_socket
+    c.log.debug(f"create {c.id}: bundle {bundle}, rootfs {plan.rootfs}, cgroups {sorted(set(cg.paths.values()))}, "
+                f"new namespaces {plan.new_flags:#x}{' + user' if plan.new_user else ''}, {len(plan.mounts)} mounts")
     for w in dict.fromkeys(validate.warnings(spec, host) + plan.warnings):
         c.log.warning(w)
     c.scratch.update(spec=spec, raw=raw, plan=plan, cgroups=cg, bundle=bundle)

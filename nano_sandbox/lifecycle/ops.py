@@ -58,6 +58,7 @@ def load_locked(g, root: str, cid: str, opts: Options | None = None) -> Containe
     derived = store.derive_status(root, state)
     if state.status == "creating" and derived == "creating":
         derived = "stopped"  # we hold the lock, so the create that made this is gone
+    log.get().debug(f"container {cid}: state.json says {state.status}, the kernel says {derived} (init pid {state.pid})")
     c = Container(cid, root, state, opts or Options())
     _instrument(c, g, store.state_dir(root, cid))
     if derived == "stopped" and state.status != "stopped":

@@ -996,6 +996,7 @@ def exec_process(p) -> None:
     except OSError as e:
         raise StepError("chdir", e.errno or 0, f"chdir to cwd {p.cwd!r}: {e.strerror}") from e
     os.umask(0o022 if p.umask is None else p.umask)
+    _exec_labels(p)
     if p.no_new_privs:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1, what="prctl(PR_SET_NO_NEW_PRIVS, 1)")
     if p.seccomp_bpf is not None and p.no_new_privs:
@@ -1004,6 +1005,29 @@ def exec_process(p) -> None:
         os.execve(path, p.args, _env_dict(env))
     except OSError as e:
         raise StepError("exec", e.errno or 0, f'exec: "{p.args[0]}": {e.strerror.lower() if e.strerror else e}') from e
+
+
+def _exec_labels(p) -> None:
+    """Ask the LSM to switch labels at the coming execve, as runc does: AppArmor through
+    ``/proc/self/attr/apparmor/exec`` (``exec <profile>``, or the older ``/proc/self/attr/exec``),
+    SELinux through ``/proc/self/attr/exec`` (proc(5) "/proc/pid/attr"). The runtime refuses a
+    config that asks for an LSM the host does not have, so these only run where it has one."""
+    for value, paths in (
+        (f"exec {p.apparmor}" if p.apparmor else None, ("/proc/self/attr/apparmor/exec", "/proc/self/attr/exec")),
+        (p.selinux_label, ("/proc/self/attr/exec",)),
+    ):
+        if not value:
+            continue
+        for path in paths:
+            try:
+                sc.record(f'write("{path}", "{value}")')
+                with open(path, "w") as f:
+                    f.write(value)
+                break
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                raise StepError("set the LSM label", e.errno or 0, f"{path}: {value}: {e.strerror}") from e
 
 
 def _env_dict(env: list[str]) -> dict[str, str]:
