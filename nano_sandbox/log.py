@@ -24,23 +24,23 @@ def _rfc3339() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + frac + "Z"
 
 
-def _json_str(s: str) -> str:
-    # Minimal JSON string escaping (RFC 8259 section 7) without importing json.
+def json_str(s: str) -> str:
+    """``s`` as a JSON string (RFC 8259 section 7): quotes, backslashes and every control
+    character escaped; without importing json. Shared by the log and the trace journal."""
+    if s.isascii() and s.isprintable():  # the common case, at C speed
+        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
     out = ['"']
     for ch in s:
-        o = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
         elif ch == "\n":
             out.append("\\n")
         elif ch == "\t":
             out.append("\\t")
         elif ch == "\r":
             out.append("\\r")
-        elif o < 0x20:
-            out.append(f"\\u{o:04x}")
+        elif ord(ch) < 0x20 or ch == "\x7f":
+            out.append(f"\\u{ord(ch):04x}")
         else:
             out.append(ch)
     out.append('"')
@@ -68,17 +68,17 @@ class Logger:
         """Return one log line (with trailing newline) in the configured format."""
         ts = _rfc3339()
         if self.fmt == "json":
-            parts = [f'"level":{_json_str(level)}', f'"msg":{_json_str(msg)}', f'"time":{_json_str(ts)}']
+            parts = [f'"level":{json_str(level)}', f'"msg":{json_str(msg)}', f'"time":{json_str(ts)}']
             for k, v in fields.items():
                 if isinstance(v, bool):
-                    parts.append(f"{_json_str(k)}:{'true' if v else 'false'}")
+                    parts.append(f"{json_str(k)}:{'true' if v else 'false'}")
                 elif isinstance(v, (int, float)):
-                    parts.append(f"{_json_str(k)}:{v}")
+                    parts.append(f"{json_str(k)}:{v}")
                 else:
-                    parts.append(f"{_json_str(k)}:{_json_str(str(v))}")
+                    parts.append(f"{json_str(k)}:{json_str(str(v))}")
             return "{" + ",".join(parts) + "}\n"
-        extra = "".join(f" {k}={_json_str(str(v))}" for k, v in fields.items())
-        return f"time={_json_str(ts)} level={level} msg={_json_str(msg)}{extra}\n"
+        extra = "".join(f" {k}={json_str(str(v))}" for k, v in fields.items())
+        return f"time={json_str(ts)} level={level} msg={json_str(msg)}{extra}\n"
 
     def open(self) -> None:
         """Open the ``--log`` file now (runc refuses to run when it cannot).

@@ -22,28 +22,15 @@ from __future__ import annotations
 
 import os
 
+from nano_sandbox.log import json_str
+
 JOURNAL = "journal"
 
 #: Entries kept in memory before a write even without a transition's end (bounds memory).
 MAX_PENDING = 256
 
 
-def _q(s: str) -> str:
-    """A JSON string (RFC 8259 section 7): quotes, backslashes and every control character escaped."""
-    if s.isascii() and s.isprintable():  # the common case, at C speed
-        return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    out = ['"']
-    for ch in s:
-        if ch == '"' or ch == "\\":
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ord(ch) < 0x20 or ch == "\x7f":
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+_q = json_str
 
 
 class Journal:

@@ -157,19 +157,30 @@ def userns(c, ro: bool = True):
     c["root"]["readonly"] = ro
 
 
-def test_user_namespace_maps_root(nk, make_bundle, mapped_rootfs, tmp_path):
+@pytest.fixture
+def userns_bundle(make_bundle, mapped_rootfs):
+    """``make(script) -> bundle``: ``sh -c script`` in a user namespace (root mapped to host
+    100000), a read-only root, and ``/data`` bound read-only from a nosuid,nodev directory of the
+    host: its locked flags must survive the remount."""
     shared = mapped_rootfs.parent / "shared"
     shared.mkdir()
     (shared / "f").write_text("host data\n")
 
     def mutate(c):
         userns(c)
-        # a bind mount from a nosuid,nodev filesystem, read-only: its locked flags must survive
         c["mounts"].append({"destination": "/data", "type": "bind", "source": str(shared), "options": ["rbind", "ro", "nosuid", "nodev"]})
 
-    b = make_bundle(["sh", "-c", "id -u; cat /proc/self/uid_map /proc/self/gid_map; stat -c '%u' /bin/busybox; cat /data/f; touch / 2>&1; ls /dev/null"], mutate)
-    os.unlink(b / "rootfs")
-    os.symlink(mapped_rootfs, b / "rootfs")
+    def make(script: str):
+        b = make_bundle(["sh", "-c", script], mutate)
+        os.unlink(b / "rootfs")
+        os.symlink(mapped_rootfs, b / "rootfs")
+        return b
+
+    return make
+
+
+def test_user_namespace_maps_root(nk, userns_bundle):
+    b = userns_bundle("id -u")
     cid = unique_id("userns")
     nk.ok("create", "-b", b, cid)
     pid = nk.state(cid)["pid"]
@@ -182,18 +193,8 @@ def test_user_namespace_maps_root(nk, make_bundle, mapped_rootfs, tmp_path):
     nk.ok("delete", cid)
 
 
-def test_user_namespace_container_output(nk, make_bundle, mapped_rootfs, tmp_path):
-    shared = mapped_rootfs.parent / "shared"
-    shared.mkdir()
-    (shared / "f").write_text("host data\n")
-
-    def mutate(c):
-        userns(c)
-        c["mounts"].append({"destination": "/data", "type": "bind", "source": str(shared), "options": ["rbind", "ro", "nosuid", "nodev"]})
-
-    b = make_bundle(["sh", "-c", "id -u; cat /proc/self/uid_map; stat -c '%u' /bin/busybox; cat /data/f; touch /x 2>&1; test -c /dev/null && echo dev-null-ok"], mutate)
-    os.unlink(b / "rootfs")
-    os.symlink(mapped_rootfs, b / "rootfs")
+def test_user_namespace_container_output(nk, userns_bundle):
+    b = userns_bundle("id -u; cat /proc/self/uid_map; stat -c '%u' /bin/busybox; cat /data/f; touch /x 2>&1; test -c /dev/null && echo dev-null-ok")
     r = nk("run", "-b", b, unique_id("userns"))
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
